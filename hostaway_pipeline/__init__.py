@@ -1,0 +1,1 @@
+"""Keeps a Postgres copy of many Hostaway accounts fresh and correct, on Dagster."""

@@ -1,0 +1,207 @@
+"""The ``hostaway-pipeline`` command: database, accounts, the local Hostaway stand-in, the demo.
+
+Each sub-command is a thin shell over plain modules; errors a user can fix print one line and exit
+non-zero. Secrets are never taken from argv: ``accounts add`` reads ``HOSTAWAY_CLIENT_SECRET`` or a
+no-echo prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from hostaway_pipeline.settings import ConfigurationError, load_settings
+from hostaway_pipeline.storage.account_registry import AccountError, AccountRegistry, parse_account_id
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+def _registry_and_environment():
+    from hostaway_pipeline.environment import prepare_environment
+    from hostaway_pipeline.storage.engine import get_engine
+    from hostaway_pipeline.storage.secret_box import secret_box_from_settings
+
+    prepared = prepare_environment()
+    engine = get_engine(prepared.database_url)
+    return AccountRegistry(engine, secret_box_from_settings(prepared.settings)), prepared
+
+
+def _dagster_instance():
+    import dagster as dg
+
+    return dg.DagsterInstance.get()
+
+
+def _read_client_secret() -> str:
+    secret = os.environ.get("HOSTAWAY_CLIENT_SECRET")
+    if secret is None:
+        if not sys.stdin.isatty():
+            raise CommandError("set HOSTAWAY_CLIENT_SECRET or run in a terminal to be prompted (never pass it as an argument)")
+        secret = getpass.getpass("Hostaway client secret (API key): ")
+    if not secret.strip():
+        raise AccountError("the client secret is empty")
+    return secret
+
+
+# --- db -------------------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    from hostaway_pipeline.environment import prepare_environment
+    from hostaway_pipeline.storage.engine import get_engine
+    from hostaway_pipeline.storage.migrate import current_revision, upgrade
+
+    engine = get_engine(prepare_environment().database_url, migrate=False)
+    upgrade(engine, args.revision)
+    print(f"schema hostaway at revision {current_revision(engine)}")
+
+
+def cmd_db_downgrade(args: argparse.Namespace) -> None:
+    from hostaway_pipeline.environment import prepare_environment
+    from hostaway_pipeline.storage.engine import get_engine
+    from hostaway_pipeline.storage.migrate import current_revision, downgrade
+
+    engine = get_engine(prepare_environment().database_url, migrate=False)
+    downgrade(engine, args.revision)
+    print(f"schema hostaway at revision {current_revision(engine)}")
+
+
+def cmd_db_url(args: argparse.Namespace) -> None:
+    from sqlalchemy.engine import make_url
+
+    from hostaway_pipeline.environment import prepare_environment
+
+    print(make_url(prepare_environment().database_url).render_as_string(hide_password=True))
+
+
+def cmd_db_stop(args: argparse.Namespace) -> None:
+    from hostaway_pipeline.storage.embedded_postgres import stop_embedded_postgres
+
+    settings = load_settings()
+    if not settings.uses_embedded_postgres:
+        raise CommandError("HOSTAWAY_DATABASE_URL is set: there is no embedded Postgres to stop")
+    print("embedded Postgres stopped" if stop_embedded_postgres(settings.home) else "embedded Postgres was not running")
+
+
+# --- accounts -------------------------------------------------------------------------------------
+
+
+def cmd_accounts_add(args: argparse.Namespace) -> None:
+    from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
+
+    account_id = parse_account_id(args.account_id)
+    secret = _read_client_secret()
+    registry, _ = _registry_and_environment()
+    instance = _dagster_instance()
+    with registry.engine.begin() as connection:  # the partition is added before the row commits
+        account = registry.add(account_id, secret, name=args.name, connection=connection)
+        instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, [partition_key(account_id)])
+    print(f"added account {account.account_id}" + (f" ({account.name})" if account.name else ""))
+
+
+def cmd_accounts_list(args: argparse.Namespace) -> None:
+    registry, _ = _registry_and_environment()
+    accounts = registry.list()
+    if not accounts:
+        print("no accounts registered (add one with: hostaway-pipeline accounts add ACCOUNT_ID)")
+        return
+    print(f"{'account_id':>12}  {'enabled':7}  {'added (UTC)':19}  name")
+    for account in accounts:
+        print(
+            f"{account.account_id:>12}  {'yes' if account.enabled else 'no':7}  "
+            f"{account.created_at:%Y-%m-%d %H:%M:%S}  {account.name or ''}"
+        )
+
+
+def _set_enabled(args: argparse.Namespace, enabled: bool) -> None:
+    from hostaway_pipeline.defs.partitions import reconcile_account_partitions
+
+    account_id = parse_account_id(args.account_id)
+    registry, _ = _registry_and_environment()
+    instance = _dagster_instance()
+    with registry.engine.begin() as connection:
+        registry.set_enabled(account_id, enabled, connection=connection)
+    reconcile_account_partitions(instance, registry.enabled_account_ids())
+    print(f"account {account_id} {'enabled' if enabled else 'disabled'}")
+
+
+def cmd_accounts_remove(args: argparse.Namespace) -> None:
+    from hostaway_pipeline.defs.partitions import reconcile_account_partitions
+
+    account_id = parse_account_id(args.account_id)
+    registry, _ = _registry_and_environment()
+    instance = _dagster_instance()
+    purged = registry.remove(account_id, purge=args.purge)
+    reconcile_account_partitions(instance, registry.enabled_account_ids())
+    detail = ", ".join(f"{count} {name}" for name, count in purged.items()) if args.purge else "data kept"
+    print(f"removed account {account_id} ({detail})")
+
+
+# --- simulator ------------------------------------------------------------------------------------
+
+
+def cmd_simulator(args: argparse.Namespace) -> None:
+    from hostaway_pipeline.simulator import cli as simulator_cli
+
+    simulator_cli.run(args)
+
+
+# --- parser ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hostaway-pipeline", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add(group, name: str, handler: Callable[[argparse.Namespace], None], help_text: str):
+        sub = group.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    db = commands.add_parser("db", help="the warehouse database").add_subparsers(dest="db_command", required=True)
+    add(db, "upgrade", cmd_db_upgrade, "apply Alembic migrations").add_argument("revision", nargs="?", default="head")
+    add(db, "downgrade", cmd_db_downgrade, "revert Alembic migrations").add_argument("revision")
+    add(db, "url", cmd_db_url, "print the database URL (password hidden)")
+    add(db, "stop", cmd_db_stop, "stop the embedded Postgres")
+
+    accounts = commands.add_parser("accounts", help="registered Hostaway accounts").add_subparsers(
+        dest="accounts_command", required=True
+    )
+    account_add = add(accounts, "add", cmd_accounts_add,
+                      "register an account; the secret comes from HOSTAWAY_CLIENT_SECRET or a prompt")
+    account_add.add_argument("account_id")
+    account_add.add_argument("--name")
+    add(accounts, "list", cmd_accounts_list, "list accounts (secrets are never shown)")
+    add(accounts, "disable", lambda a: _set_enabled(a, False), "stop syncing an account").add_argument("account_id")
+    add(accounts, "enable", lambda a: _set_enabled(a, True), "resume syncing an account").add_argument("account_id")
+    account_remove = add(accounts, "remove", cmd_accounts_remove, "unregister an account (data kept unless --purge)")
+    account_remove.add_argument("account_id")
+    account_remove.add_argument("--purge", action="store_true", help="also delete the account's synced rows")
+
+    simulator = commands.add_parser("simulator", help="the local Hostaway API stand-in").add_subparsers(
+        dest="simulator_command", required=True
+    )
+    serve = add(simulator, "serve", cmd_simulator, "serve the Hostaway API stand-in")
+    from hostaway_pipeline.simulator import cli as simulator_cli
+
+    simulator_cli.add_arguments(serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (AccountError, ConfigurationError, CommandError) as error:
+        print(f"hostaway-pipeline: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

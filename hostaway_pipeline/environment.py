@@ -1,0 +1,52 @@
+"""Prepares a process (CLI, `dagster dev`, tests) to share one database and one Dagster instance.
+
+Resolves the warehouse (starting the embedded Postgres when ``HOSTAWAY_DATABASE_URL`` is unset), and
+exports what child processes need so the webserver, the daemon, code servers and run workers all land
+on the same database and instance: ``HOSTAWAY_PIPELINE_HOME`` (absolute), ``HOSTAWAY_DATABASE_URL`` for
+the embedded default, ``HOSTAWAY_DAGSTER_DATABASE_URL`` (defaults to the warehouse database) and
+``DAGSTER_HOME`` (defaults to ``<home>/dagster`` holding a copy of the packaged ``dagster.yaml``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hostaway_pipeline.settings import Settings, load_settings
+from hostaway_pipeline.storage.engine import libpq_url, resolve_database_url
+
+INSTANCE_TEMPLATE = Path(__file__).with_name("dagster_instance.yaml")
+
+
+@dataclass(frozen=True)
+class PreparedEnvironment:
+    settings: Settings
+    database_url: str
+    dagster_home: Path
+
+
+def prepare_environment(settings: Settings | None = None) -> PreparedEnvironment:
+    settings = settings or load_settings()
+    database_url = resolve_database_url(settings)
+    os.environ["HOSTAWAY_PIPELINE_HOME"] = str(settings.home)
+    if settings.uses_embedded_postgres:
+        # Children must not each re-resolve: they get the running server's URL directly.
+        os.environ["HOSTAWAY_DATABASE_URL"] = database_url
+    os.environ.setdefault("HOSTAWAY_DAGSTER_DATABASE_URL", libpq_url(database_url))
+    dagster_home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
+    if "DAGSTER_HOME" not in os.environ:
+        write_instance_config(dagster_home)
+        os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return PreparedEnvironment(load_settings(), database_url, dagster_home)
+
+
+def write_instance_config(dagster_home: Path) -> None:
+    """Keep ``<dagster_home>/dagster.yaml`` equal to the packaged template."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    target = dagster_home / "dagster.yaml"
+    template = INSTANCE_TEMPLATE.read_text()
+    if not target.exists() or target.read_text() != template:
+        temporary = target.with_suffix(f".tmp{os.getpid()}")
+        temporary.write_text(template)
+        temporary.replace(target)

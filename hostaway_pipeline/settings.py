@@ -1,0 +1,118 @@
+"""Every environment variable the pipeline reads, parsed and validated in one place.
+
+Nothing else in the package calls ``os.environ`` for configuration: modules take a ``Settings`` (or
+its parts) so tests and Dagster resources can pass explicit values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOSTAWAY_API_BASE_URL_DEFAULT = "https://api.hostaway.com/v1"
+
+# Card data is never stored, whatever the configuration says.
+ALWAYS_REDACTED_FIELDS: frozenset[str] = frozenset(
+    {"ccNumber", "cvc", "ccName", "ccExpirationYear", "ccExpirationMonth"}
+)
+DEFAULT_EXTRA_REDACTED_FIELDS: tuple[str, ...] = ("doorCode",)
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or malformed; the message names the variable and what to do."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """``calls`` requests per ``period_seconds`` (parsed from strings such as ``15/10s``)."""
+
+    calls: int
+    period_seconds: float
+
+    @classmethod
+    def parse(cls, text: str, variable: str) -> RateLimit:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", text)
+        if not match or int(match.group(1)) <= 0 or float(match.group(2)) <= 0:
+            raise ConfigurationError(f"{variable}={text!r} is not a rate such as '15/10s' (calls/period)")
+        unit = {"ms": 0.001, "s": 1.0, "m": 60.0}[match.group(3) or "s"]
+        return cls(calls=int(match.group(1)), period_seconds=float(match.group(2)) * unit)
+
+    def __str__(self) -> str:
+        return f"{self.calls}/{self.period_seconds:g}s"
+
+
+def _env(name: str, environ: dict[str, str]) -> str | None:
+    value = environ.get(name)
+    return value if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The pipeline's configuration, read from the environment by :func:`load_settings`."""
+
+    home: Path
+    database_url: str | None
+    dagster_database_url: str | None
+    secret_key: str | None
+    api_base_url: str
+    rate_limit_per_ip: RateLimit
+    rate_limit_per_account: RateLimit
+    rate_limit_margin: float
+    egress_id: str
+    extra_redacted_fields: tuple[str, ...]
+    reconcile_cron: str
+    webhook_login: str | None = field(default=None, repr=False)
+    webhook_password: str | None = field(default=None, repr=False)
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def redacted_fields(self) -> frozenset[str]:
+        return ALWAYS_REDACTED_FIELDS | frozenset(self.extra_redacted_fields)
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate every ``HOSTAWAY_*`` variable (see the README's table)."""
+    env = dict(os.environ if environ is None else environ)
+    margin_text = _env("HOSTAWAY_RATE_LIMIT_MARGIN", env) or "0.03"
+    try:
+        margin = float(margin_text)
+    except ValueError:
+        margin = -1.0
+    if not 0.0 <= margin < 1.0:
+        raise ConfigurationError(
+            f"HOSTAWAY_RATE_LIMIT_MARGIN={margin_text!r} must be a fraction in [0, 1), e.g. 0.03"
+        )
+    redact_text = env.get("HOSTAWAY_REDACT_FIELDS")
+    extra_redacted = (
+        DEFAULT_EXTRA_REDACTED_FIELDS
+        if redact_text is None
+        else tuple(name.strip() for name in redact_text.split(",") if name.strip())
+    )
+    return Settings(
+        home=Path(_env("HOSTAWAY_PIPELINE_HOME", env) or ".hostaway_pipeline").resolve(),
+        database_url=_env("HOSTAWAY_DATABASE_URL", env),
+        dagster_database_url=_env("HOSTAWAY_DAGSTER_DATABASE_URL", env),
+        secret_key=_env("HOSTAWAY_SECRET_KEY", env),
+        api_base_url=(_env("HOSTAWAY_API_BASE_URL", env) or HOSTAWAY_API_BASE_URL_DEFAULT).rstrip("/"),
+        rate_limit_per_ip=RateLimit.parse(
+            _env("HOSTAWAY_RATE_LIMIT_PER_IP", env) or "15/10s", "HOSTAWAY_RATE_LIMIT_PER_IP"
+        ),
+        rate_limit_per_account=RateLimit.parse(
+            _env("HOSTAWAY_RATE_LIMIT_PER_ACCOUNT", env) or "20/10s", "HOSTAWAY_RATE_LIMIT_PER_ACCOUNT"
+        ),
+        rate_limit_margin=margin,
+        egress_id=_env("HOSTAWAY_EGRESS_ID", env) or "default",
+        extra_redacted_fields=extra_redacted,
+        reconcile_cron=_env("HOSTAWAY_RECONCILE_CRON", env) or "0 2 * * *",
+        webhook_login=_env("HOSTAWAY_WEBHOOK_LOGIN", env),
+        webhook_password=_env("HOSTAWAY_WEBHOOK_PASSWORD", env),
+    )

@@ -1,0 +1,136 @@
+"""The registry of Hostaway accounts (tenants): ids, names, encrypted client secrets, enabled flags.
+
+Each registered account is one Dagster partition. Secrets are encrypted before they reach SQL and are
+never returned by listing; only :meth:`AccountRegistry.client_secret` decrypts one, for the API client.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from hostaway_pipeline.storage import tables
+from hostaway_pipeline.storage.secret_box import SecretBox
+
+
+class AccountError(ValueError):
+    """Bad input for the registry (unknown or duplicate account, empty secret, malformed id)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: int
+    name: str | None
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+def parse_account_id(text: str | int) -> int:
+    """Hostaway account ids are positive integers; anything else is a clear error."""
+    value = str(text).strip()
+    if not value.isdigit() or int(value) <= 0:
+        raise AccountError(f"account id must be a positive integer, got {str(text)!r}")
+    return int(value)
+
+
+_PUBLIC_COLUMNS = (
+    tables.accounts.c.account_id,
+    tables.accounts.c.name,
+    tables.accounts.c.enabled,
+    tables.accounts.c.created_at,
+    tables.accounts.c.updated_at,
+)
+
+
+class AccountRegistry:
+    def __init__(self, engine: Engine, secret_box: SecretBox) -> None:
+        self.engine = engine
+        self.secret_box = secret_box
+
+    def add(self, account_id: int, client_secret: str, name: str | None = None,
+            connection: Connection | None = None) -> Account:
+        if not client_secret or not client_secret.strip():
+            raise AccountError("the client secret is empty")
+        encrypted = self.secret_box.encrypt(client_secret.strip())
+        statement = (
+            sa.dialects.postgresql.insert(tables.accounts)
+            .values(account_id=account_id, name=name, client_secret_encrypted=encrypted)
+            .on_conflict_do_nothing(index_elements=[tables.accounts.c.account_id])
+            .returning(*_PUBLIC_COLUMNS)
+        )
+        with self._connection(connection) as conn:
+            row = conn.execute(statement).first()
+        if row is None:
+            raise AccountError(f"account {account_id} is already registered (use `accounts remove` first)")
+        return Account(**row._mapping)
+
+    def get(self, account_id: int) -> Account:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(*_PUBLIC_COLUMNS).where(tables.accounts.c.account_id == account_id)
+            ).first()
+        if row is None:
+            raise AccountError(f"account {account_id} is not registered")
+        return Account(**row._mapping)
+
+    def list(self) -> list[Account]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*_PUBLIC_COLUMNS).order_by(tables.accounts.c.account_id)).all()
+        return [Account(**row._mapping) for row in rows]
+
+    def enabled_account_ids(self) -> list[int]:
+        return [account.account_id for account in self.list() if account.enabled]
+
+    def client_secret(self, account_id: int) -> str:
+        with self.engine.connect() as conn:
+            encrypted = conn.execute(
+                sa.select(tables.accounts.c.client_secret_encrypted).where(
+                    tables.accounts.c.account_id == account_id
+                )
+            ).scalar()
+        if encrypted is None:
+            raise AccountError(f"account {account_id} is not registered")
+        return self.secret_box.decrypt(encrypted)
+
+    def set_enabled(self, account_id: int, enabled: bool, connection: Connection | None = None) -> Account:
+        with self._connection(connection) as conn:
+            row = conn.execute(
+                sa.update(tables.accounts)
+                .where(tables.accounts.c.account_id == account_id)
+                .values(enabled=enabled, updated_at=sa.func.now())
+                .returning(*_PUBLIC_COLUMNS)
+            ).first()
+        if row is None:
+            raise AccountError(f"account {account_id} is not registered")
+        return Account(**row._mapping)
+
+    def remove(self, account_id: int, purge: bool = False, connection: Connection | None = None) -> dict[str, int]:
+        """Unregister the account (and its cached token); with ``purge`` also delete its synced rows."""
+        purged: dict[str, int] = {}
+        with self._connection(connection) as conn:
+            deleted = conn.execute(
+                sa.delete(tables.accounts).where(tables.accounts.c.account_id == account_id)
+            ).rowcount
+            if not deleted:
+                raise AccountError(f"account {account_id} is not registered")
+            conn.execute(sa.delete(tables.access_tokens).where(tables.access_tokens.c.account_id == account_id))
+            if purge:
+                for name, entity in tables.ENTITY_TABLES.items():
+                    purged[name] = conn.execute(
+                        sa.delete(entity.table).where(entity.table.c.account_id == account_id)
+                    ).rowcount
+                purged["webhook_events"] = conn.execute(
+                    sa.delete(tables.webhook_events).where(tables.webhook_events.c.account_id == account_id)
+                ).rowcount
+        return purged
+
+    def _connection(self, connection: Connection | None):
+        """The caller's transaction when given one, else a new transaction committed on success."""
+        if connection is not None:
+            return nullcontext(connection)
+        return self.engine.begin()

@@ -1,0 +1,86 @@
+"""Converters from Hostaway's JSON values to Postgres column values.
+
+Hostaway sends booleans as 0/1, timestamps as zone-less ``YYYY-MM-DD HH:MM:SS`` in UTC, calendar dates
+as ``YYYY-MM-DD`` and money as int or float. Each converter accepts ``None`` and returns ``None``; a value
+that cannot be read raises ``ValueError`` naming it, so a schema drift upstream fails loudly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+HOSTAWAY_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def to_timestamp(value: Any) -> datetime | None:
+    """``'2026-03-01 12:30:00'`` (UTC, no zone) -> aware ``datetime``; empty strings read as ``None``."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value)
+    try:
+        if len(text) == 10:
+            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        return datetime.strptime(text[:19], HOSTAWAY_TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"not a Hostaway timestamp: {text!r}") from None
+
+
+def format_timestamp(moment: datetime) -> str:
+    """An aware or UTC-naive ``datetime`` -> Hostaway's zone-less UTC text."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime(HOSTAWAY_TIMESTAMP_FORMAT)
+
+
+def to_date(value: Any) -> date | None:
+    if value is None or value == "":
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ValueError(f"not a Hostaway date: {value!r}") from None
+
+
+def to_bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1, "0", "1"):
+        return bool(int(value))
+    raise ValueError(f"not a Hostaway 0/1 flag: {value!r}")
+
+
+def to_int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"not an integer: {value!r}")
+    return int(value)
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """Money and ratings: ``Decimal(str(x))`` keeps what JSON said (``12.1`` stays ``12.1``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    return Decimal(str(value))
+
+
+def to_float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    return float(value)
+
+
+def to_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
