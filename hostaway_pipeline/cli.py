@@ -41,7 +41,9 @@ def _read_client_secret() -> str:
     secret = os.environ.get("HOSTAWAY_CLIENT_SECRET")
     if secret is None:
         if not sys.stdin.isatty():
-            raise CommandError("set HOSTAWAY_CLIENT_SECRET or run in a terminal to be prompted (never pass it as an argument)")
+            raise CommandError(
+                "set HOSTAWAY_CLIENT_SECRET or run in a terminal to be prompted (never pass it as an argument)"
+            )
         secret = getpass.getpass("Hostaway client secret (API key): ")
     if not secret.strip():
         raise AccountError("the client secret is empty")

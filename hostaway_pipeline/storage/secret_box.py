@@ -27,7 +27,8 @@ class SecretBox:
         except (ValueError, TypeError):
             raise ConfigurationError(
                 "HOSTAWAY_SECRET_KEY is not a valid Fernet key (32 url-safe base64 bytes); "
-                "make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+                "make one with: python -c "
+                "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
             ) from None
 
     def encrypt(self, plaintext: str) -> bytes:

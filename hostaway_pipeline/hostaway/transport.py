@@ -1,0 +1,223 @@
+"""The HTTP layer every Hostaway request goes through: pacing, auth, retries, JSON, counting.
+
+One ``requests.Session`` per process (connection pooling across threads). For each attempt it first
+acquires a slot from the shared :class:`RateLimiter`, so retries are paced like any other call. It
+retries 429, 5xx, timeouts and connection errors with bounded full-jitter backoff (``Retry-After``
+honoured; a 429 also pauses the shared buckets), never other 4xx; on 401, or a 403 whose body looks
+like an auth failure, it refreshes the token once per request. Errors are typed and never carry a
+secret: only the endpoint template, account id and status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from hostaway_pipeline.hostaway.errors import (
+    HostawayAuthError,
+    HostawayClientError,
+    HostawayResponseError,
+    HostawayUnavailableError,
+)
+from hostaway_pipeline.hostaway.rate_limiter import RateLimiter
+from hostaway_pipeline.hostaway.retry_policy import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+
+_AUTH_WORDS = ("token", "auth", "unauthori", "expired", "invalid", "credential", "forbidden access")
+
+
+def looks_like_auth_failure(status: int, body_text: str) -> bool:
+    """401 always; 403 only when the body talks about tokens/auth, not a locked resource."""
+    if status == 401:
+        return True
+    if status != 403:
+        return False
+    lowered = body_text.lower()
+    return "lock" not in lowered and any(word in lowered for word in _AUTH_WORDS)
+
+
+@dataclass
+class CallStats:
+    """Counts for one unit of work (a sync of one resource); thread-safe."""
+
+    calls: int = 0
+    pages: int = 0
+    retries: int = 0
+    throttled_429: int = 0
+    token_refreshes: int = 0
+    rate_limit_wait_seconds: float = 0.0
+    calls_by_endpoint: Counter = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **increments: float) -> None:
+        with self._lock:
+            for name, value in increments.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def count_call(self, endpoint_name: str) -> None:
+        with self._lock:
+            self.calls += 1
+            self.calls_by_endpoint[endpoint_name] += 1
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "api_calls": self.calls,
+            "pages": self.pages,
+            "retries": self.retries,
+            "http_429": self.throttled_429,
+            "token_refreshes": self.token_refreshes,
+            "rate_limit_wait_seconds": round(self.rate_limit_wait_seconds, 3),
+        }
+
+
+_sessions: dict[int, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def process_session() -> requests.Session:
+    """The process's shared Session (a forked child gets its own, never its parent's sockets)."""
+    with _sessions_lock:
+        session = _sessions.get(os.getpid())
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["User-Agent"] = "hostaway-pipeline/0.1"
+            _sessions[os.getpid()] = session
+        return session
+
+
+class TokenSource:
+    """What the transport needs from auth: a token for an account, and a way to replace a failed one."""
+
+    def token(self, account_id: int) -> tuple[str, object]:  # (token, opaque version)
+        raise NotImplementedError
+
+    def replace(self, account_id: int, failed_version: object) -> tuple[str, object]:
+        raise NotImplementedError
+
+
+class HostawayTransport:
+    def __init__(
+        self,
+        base_url: str,
+        limiter: RateLimiter,
+        retry_policy: RetryPolicy | None = None,
+        timeout_seconds: tuple[float, float] = (10.0, 30.0),
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.limiter = limiter
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.timeout_seconds = timeout_seconds
+        self._session = session
+        self._sleep = sleep
+
+    @property
+    def session(self) -> requests.Session:
+        return self._session or process_session()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        account_id: int,
+        endpoint: str,
+        stats: CallStats,
+        tokens: TokenSource | None,
+        params: Mapping[str, Any] | None = None,
+        form: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """Send until success or a final failure; returns the parsed JSON body."""
+        policy = self.retry_policy
+        started = time.monotonic()
+        attempt = 0
+        refreshed = False
+        token, token_version = tokens.token(account_id) if tokens else (None, None)
+        endpoint_name = endpoint.rsplit("/", 1)[-1] if "{" not in endpoint else endpoint
+        while True:
+            attempt += 1
+            stats.add(rate_limit_wait_seconds=self.limiter.acquire(account_id))
+            headers = {"Accept": "application/json"}
+            if token is not None:
+                headers["Authorization"] = f"Bearer {token}"
+            failure: str
+            retry_after: float | None = None
+            stats.count_call(endpoint_name)
+            try:
+                response = self.session.request(
+                    method, f"{self.base_url}{path}", params=params, data=form, json=json_body,
+                    headers=headers, timeout=self.timeout_seconds,
+                )
+            except requests.Timeout:
+                failure = "timed out"
+            except requests.ConnectionError as error:
+                failure = f"connection failed ({type(error).__name__})"
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    return self._parse(response, endpoint, account_id)
+                body_text = response.text[:500]
+                if tokens is not None and looks_like_auth_failure(status, body_text):
+                    if refreshed:
+                        raise HostawayAuthError("token refused even after a refresh", endpoint=endpoint,
+                                                account_id=account_id, status=status)
+                    refreshed = True
+                    stats.add(token_refreshes=1)
+                    token, token_version = tokens.replace(account_id, token_version)
+                    attempt -= 1  # a refresh is not a failed attempt
+                    continue
+                if status not in RETRYABLE_STATUSES:
+                    error_type = HostawayAuthError if status in (401, 403) and tokens is None else HostawayClientError
+                    raise error_type(_server_message(body_text), endpoint=endpoint, account_id=account_id,
+                                     status=status)
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                failure = f"HTTP {status}"
+                if status == 429:
+                    stats.add(throttled_429=1)
+                    self.limiter.report_throttled(account_id, retry_after)
+            elapsed = time.monotonic() - started
+            delay = policy.backoff_seconds(attempt, retry_after)
+            if attempt >= policy.max_attempts or elapsed + delay > policy.max_total_seconds:
+                raise HostawayUnavailableError(
+                    f"gave up after {attempt} attempts in {elapsed:.1f} s; last failure: {failure}",
+                    endpoint=endpoint, account_id=account_id,
+                )
+            stats.add(retries=1)
+            if failure.startswith("HTTP 429"):
+                continue  # the limiter now holds the pause; the next acquire waits it out
+            self._sleep(delay)
+
+    @staticmethod
+    def _parse(response: requests.Response, endpoint: str, account_id: int) -> Any:
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, ValueError):
+            raise HostawayResponseError(
+                f"the response is not valid JSON (first bytes: {response.text[:60]!r})",
+                endpoint=endpoint, account_id=account_id, status=response.status_code,
+            ) from None
+        if isinstance(body, dict) and body.get("status") == "fail":
+            raise HostawayClientError(_server_message(json.dumps(body)), endpoint=endpoint,
+                                      account_id=account_id, status=response.status_code)
+        return body
+
+
+def _server_message(body_text: str) -> str:
+    try:
+        message = json.loads(body_text).get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return f"server said: {message or body_text[:200]!r}"
