@@ -147,10 +147,13 @@ def cmd_accounts_remove(args: argparse.Namespace) -> None:
 # --- simulator ------------------------------------------------------------------------------------
 
 
-def cmd_simulator(args: argparse.Namespace) -> None:
+def cmd_simulator_serve(args: argparse.Namespace) -> None:
     from hostaway_pipeline.simulator import cli as simulator_cli
 
-    simulator_cli.run(args)
+    parser = argparse.ArgumentParser(prog="hostaway-pipeline simulator serve",
+                                     description="serve the local Hostaway API stand-in")
+    simulator_cli.add_arguments(parser)
+    simulator_cli.run(parser.parse_args(args.simulator_arguments))
 
 
 # --- parser ---------------------------------------------------------------------------------------
@@ -188,10 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulator = commands.add_parser("simulator", help="the local Hostaway API stand-in").add_subparsers(
         dest="simulator_command", required=True
     )
-    serve = add(simulator, "serve", cmd_simulator, "serve the Hostaway API stand-in")
-    from hostaway_pipeline.simulator import cli as simulator_cli
-
-    simulator_cli.add_arguments(serve)
+    serve = add(simulator, "serve", cmd_simulator_serve,
+                "serve the Hostaway API stand-in (see: hostaway-pipeline simulator serve --help)")
+    serve.add_argument("simulator_arguments", nargs=argparse.REMAINDER,
+                       help="--port P --accounts ID:SIZE,... --seed N --time-scale K")
     return parser
 
 

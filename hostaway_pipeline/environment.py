@@ -2,8 +2,8 @@
 
 Resolves the warehouse (starting the embedded Postgres when ``HOSTAWAY_DATABASE_URL`` is unset), and
 exports what child processes need so the webserver, the daemon, code servers and run workers all land
-on the same database and instance: ``HOSTAWAY_PIPELINE_HOME`` (absolute), ``HOSTAWAY_DATABASE_URL`` for
-the embedded default, ``HOSTAWAY_DAGSTER_DATABASE_URL`` (defaults to the warehouse database) and
+on the same database and instance: ``HOSTAWAY_PIPELINE_HOME`` (absolute, so children find the same
+embedded server), ``HOSTAWAY_DAGSTER_DATABASE_URL`` (defaults to the warehouse database) and
 ``DAGSTER_HOME`` (defaults to ``<home>/dagster`` holding a copy of the packaged ``dagster.yaml``).
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostaway_pipeline.settings import Settings, load_settings
-from hostaway_pipeline.storage.engine import libpq_url, resolve_database_url
+from hostaway_pipeline.storage.engine import normalize_url, resolve_database_url
 
 INSTANCE_TEMPLATE = Path(__file__).with_name("dagster_instance.yaml")
 
@@ -30,10 +30,11 @@ def prepare_environment(settings: Settings | None = None) -> PreparedEnvironment
     settings = settings or load_settings()
     database_url = resolve_database_url(settings)
     os.environ["HOSTAWAY_PIPELINE_HOME"] = str(settings.home)
-    if settings.uses_embedded_postgres:
-        # Children must not each re-resolve: they get the running server's URL directly.
-        os.environ["HOSTAWAY_DATABASE_URL"] = database_url
-    os.environ.setdefault("HOSTAWAY_DAGSTER_DATABASE_URL", libpq_url(database_url))
+    # dagster-postgres hands the URL to SQLAlchemy, whose bare postgresql:// means psycopg 3 since 2.1:
+    # pin the one driver we ship.
+    os.environ["HOSTAWAY_DAGSTER_DATABASE_URL"] = normalize_url(
+        os.environ.get("HOSTAWAY_DAGSTER_DATABASE_URL") or database_url
+    )
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
     if "DAGSTER_HOME" not in os.environ:
         write_instance_config(dagster_home)

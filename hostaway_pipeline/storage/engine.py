@@ -31,11 +31,6 @@ def normalize_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 
-def libpq_url(url: str) -> str:
-    """The same URL without the SQLAlchemy driver suffix (what dagster-postgres and psql expect)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def get_engine(url: str, *, migrate: bool = True) -> Engine:
     """One pooled engine per URL in this process; the schema is upgraded to head once per process."""
     url = normalize_url(url)

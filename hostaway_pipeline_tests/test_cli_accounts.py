@@ -1,0 +1,180 @@
+"""``hostaway-pipeline accounts ...`` end to end: real processes, real Postgres, real Dagster instance."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from hostaway_pipeline_tests.cli_runner import isolated_environment, run_cli
+
+SECRET = "s3cr3t-Plain-Text-Secret-9f8e7d"
+
+
+def all_text_in_database(url: str) -> str:
+    """Every row of every table in every schema of the database, as text."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    chunks: list[str] = []
+    with engine.connect() as connection:
+        relations = connection.execute(sa.text(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')"
+        )).all()
+        for schema, name in relations:
+            rows = connection.execute(sa.text(f'SELECT t::text FROM "{schema}"."{name}" t')).scalars().all()
+            chunks.extend(rows)
+    engine.dispose()
+    return "\n".join(chunks)
+
+
+@pytest.fixture
+def cli_env(tmp_path, make_database, secret_key):
+    url = make_database("hostaway_cli")
+    return isolated_environment(tmp_path, url, secret_key), url
+
+
+def test_add_then_list_shows_the_account_and_registers_its_partition(cli_env):
+    environment, url = cli_env
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    added = run_cli("accounts", "add", "12345", "--name", "Beach Houses", environment=environment)
+    assert added.returncode == 0, added.stderr
+    assert "added account 12345" in added.stdout
+
+    listed = run_cli("accounts", "list", environment=environment)
+    assert listed.returncode == 0, listed.stderr
+    assert "12345" in listed.stdout and "Beach Houses" in listed.stdout and "yes" in listed.stdout
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        partitions = connection.execute(sa.text(
+            "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'hostaway_accounts'"
+        )).scalars().all()
+    engine.dispose()
+    assert partitions == ["12345"]
+
+
+def test_the_secret_is_never_stored_printed_or_passed_in_argv(cli_env, tmp_path):
+    environment, url = cli_env
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    added = run_cli("accounts", "add", "777", environment=environment)
+    listed = run_cli("accounts", "list", environment=environment)
+    assert added.returncode == 0 and listed.returncode == 0
+    for output in (added.stdout, added.stderr, listed.stdout, listed.stderr):
+        assert SECRET not in output
+    assert SECRET not in " ".join(added.args)
+    assert SECRET not in all_text_in_database(url)
+    for directory, _, files in os.walk(tmp_path):
+        for name in files:
+            with open(os.path.join(directory, name), "rb") as handle:
+                assert SECRET.encode() not in handle.read(), name
+
+
+def test_the_secret_can_be_typed_at_a_no_echo_prompt(cli_env):
+    import pty
+    import subprocess
+    import sys
+
+    environment, _ = cli_env
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "hostaway_pipeline.cli", "accounts", "add", "31337"],
+                               stdin=follower, stdout=follower, stderr=follower, env=environment)
+    os.close(follower)
+    seen = b""
+    while b"secret" not in seen:
+        seen += os.read(leader, 1024)
+    os.write(leader, (SECRET + "\n").encode())
+    assert process.wait(timeout=120) == 0
+    output = seen
+    try:
+        while chunk := os.read(leader, 1024):
+            output += chunk
+    except OSError:
+        pass
+    os.close(leader)
+    assert SECRET.encode() not in output  # not echoed
+    assert b"added account 31337" in output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "secret", "message"),
+    [
+        (("accounts", "add", "abc"), SECRET, "account id must be a positive integer"),
+        (("accounts", "add", "-5"), SECRET, "account id must be a positive integer"),
+        (("accounts", "add", "55"), "   ", "client secret is empty"),
+        (("accounts", "disable", "999"), SECRET, "account 999 is not registered"),
+        (("accounts", "enable", "999"), SECRET, "account 999 is not registered"),
+        (("accounts", "remove", "999"), SECRET, "account 999 is not registered"),
+    ],
+)
+def test_bad_input_is_a_one_line_error_with_non_zero_exit_and_changes_nothing(cli_env, arguments, secret, message):
+    environment, url = cli_env
+    environment["HOSTAWAY_CLIENT_SECRET"] = secret
+    result = run_cli(*arguments, environment=environment)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    listed = run_cli("accounts", "list", environment=environment)
+    assert "no accounts registered" in listed.stdout
+
+
+def test_duplicate_add_is_refused_and_keeps_the_first_registration(cli_env):
+    environment, _ = cli_env
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    assert run_cli("accounts", "add", "42", "--name", "first", environment=environment).returncode == 0
+    again = run_cli("accounts", "add", "42", "--name", "second", environment=environment)
+    assert again.returncode != 0 and "already registered" in again.stderr
+    assert "first" in run_cli("accounts", "list", environment=environment).stdout
+
+
+def test_disable_enable_and_remove_keep_partitions_equal_to_enabled_accounts(cli_env):
+    environment, url = cli_env
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    for account in ("1", "2"):
+        assert run_cli("accounts", "add", account, environment=environment).returncode == 0
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+    def partitions() -> set[str]:
+        with engine.connect() as connection:
+            return set(connection.execute(sa.text(
+                "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'hostaway_accounts'"
+            )).scalars())
+
+    assert run_cli("accounts", "disable", "1", environment=environment).returncode == 0
+    assert partitions() == {"2"}
+    assert "no" in run_cli("accounts", "list", environment=environment).stdout
+    assert run_cli("accounts", "enable", "1", environment=environment).returncode == 0
+    assert partitions() == {"1", "2"}
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO hostaway.listings (account_id, id, raw) VALUES (2, 10, '{}'::jsonb)"
+        ))
+    assert run_cli("accounts", "remove", "2", environment=environment).returncode == 0
+    assert partitions() == {"1"}
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM hostaway.listings")).scalar() == 1
+    assert run_cli("accounts", "add", "2", environment=environment).returncode == 0
+    assert run_cli("accounts", "remove", "2", "--purge", environment=environment).returncode == 0
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM hostaway.listings")).scalar() == 0
+    engine.dispose()
+
+
+@pytest.mark.embedded_only
+@pytest.mark.skipif(bool(os.environ.get("HOSTAWAY_TEST_DATABASE_URL")), reason="exercises the embedded default")
+def test_accounts_work_end_to_end_on_the_embedded_postgres_with_no_configuration(tmp_path, secret_key):
+    environment = isolated_environment(tmp_path, None, secret_key)
+    del environment["HOSTAWAY_SECRET_KEY"]  # the embedded default generates its own key
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    try:
+        added = run_cli("accounts", "add", "9001", "--name", "Zoë's Lofts", environment=environment, timeout=240)
+        assert added.returncode == 0, added.stderr
+        listed = run_cli("accounts", "list", environment=environment)
+        assert "9001" in listed.stdout and "Zoë's Lofts" in listed.stdout
+        url = run_cli("db", "url", environment=environment).stdout.strip()
+        assert url.startswith("postgresql+psycopg2://")
+        assert (tmp_path / "home" / "secret.key").stat().st_mode & 0o777 == 0o600
+        assert SECRET not in all_text_in_database(url)
+    finally:
+        stopped = run_cli("db", "stop", environment=environment)
+    assert "stopped" in stopped.stdout
