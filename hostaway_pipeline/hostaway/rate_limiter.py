@@ -1,16 +1,16 @@
 """The one place that decides when a Hostaway call may be sent: pacing shared through Postgres.
 
-Hostaway allows 15 calls / 10 s per client IP and 20 / 10 s per account. Every call first acquires a
-slot from two buckets, ``ip:<egress id>`` and ``account:<id>``, kept as rows of
+Hostaway allows 15 calls / 10 s per client IP and 20 / 10 s per account. Every call first acquires a slot
+from two buckets, ``ip:<egress id>`` and ``account:<id>``, kept as rows of
 ``hostaway.rate_limit_buckets`` so every thread, process and machine on the same database shares them.
-Each bucket is a GCRA with no burst: it holds the earliest moment the next call may go
-(``next_free_at``) and the spacing between calls (``period * (1 + margin) / calls``). Acquiring locks
-both rows (in key order, so never a deadlock), books the IP lane's next slot (once the account's own
-bucket allows it) and moves both buckets forward by their spacing; the caller sleeps until its slot. The database's clock decides, never a
-host's. Waiters queue on the row locks first come, first served, so accounts waiting at once are served
-fairly. Even spacing means no window ever holds more than the limit, bursts never cluster, and the
-limiter runs the budget at ``1 / (1 + margin)`` of the documented rate. A 429 from the server
-pushes both buckets out by a full window.
+Each bucket is a GCRA with no burst: it holds the earliest moment the next call may go (``next_free_at``)
+and the spacing between calls (``period * (1 + margin) / calls``). Acquiring locks both rows (in key
+order, so never a deadlock), books the IP lane's next slot (once the account's own bucket allows it) and
+moves both buckets forward by their spacing; the caller sleeps until its slot. The database's clock
+decides, never a host's. Waiters queue on the row locks first come, first served, so accounts waiting at
+once are served fairly. Even spacing means no window ever holds more than the limit, bursts never
+cluster, and the limiter runs the budget at ``1 / (1 + margin)`` of the documented rate. A 429 from the
+server pushes both buckets out by a full window.
 """
 
 from __future__ import annotations

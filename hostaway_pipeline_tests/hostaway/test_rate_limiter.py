@@ -59,7 +59,8 @@ def test_a_429_pauses_both_buckets_for_the_given_time(engine):
     assert 1.9 < reserve(pacing, 5) < 2.1
     assert pacing.counters.throttled_429 == 1
     with engine.connect() as connection:
-        throttled = dict(connection.execute(sa.select(rate_limit_buckets.c.bucket_key, rate_limit_buckets.c.throttled)).tuples().all())
+        rows = connection.execute(sa.select(rate_limit_buckets.c.bucket_key, rate_limit_buckets.c.throttled))
+        throttled = dict(rows.tuples().all())
     assert throttled == {ip_bucket_key("t"): 1, account_bucket_key(5): 1}
 
 
