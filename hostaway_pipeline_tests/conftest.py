@@ -81,3 +81,10 @@ def engine(database_url: str) -> Engine:
 @pytest.fixture(scope="session")
 def secret_key() -> str:
     return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def pipeline_settings_env(monkeypatch, database_url: str, secret_key: str) -> None:
+    """Settings as in production: explicit database and key (never the developer's embedded home)."""
+    monkeypatch.setenv("HOSTAWAY_DATABASE_URL", database_url)
+    monkeypatch.setenv("HOSTAWAY_SECRET_KEY", secret_key)

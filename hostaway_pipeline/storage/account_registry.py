@@ -124,6 +124,8 @@ class AccountRegistry:
                     purged[name] = conn.execute(
                         sa.delete(entity.table).where(entity.table.c.account_id == account_id)
                     ).rowcount
+                conn.execute(sa.delete(tables.conversation_message_sync).where(
+                    tables.conversation_message_sync.c.account_id == account_id))
                 purged["webhook_events"] = conn.execute(
                     sa.delete(tables.webhook_events).where(tables.webhook_events.c.account_id == account_id)
                 ).rowcount

@@ -259,3 +259,16 @@ webhook_events = sa.Table(
     sa.Index(None, "status", "received_at"),
     comment="Hostaway webhook events, stored durably before the receiver answers 2xx",
 )
+
+conversation_message_sync = sa.Table(
+    "conversation_message_sync",
+    metadata,
+    sa.Column("account_id", sa.BigInteger, primary_key=True, comment="Hostaway account id"),
+    sa.Column("conversation_id", sa.BigInteger, primary_key=True, comment="Conversation whose messages were read"),
+    sa.Column("marker", sa.Text, nullable=False,
+              comment="The conversation's change markers (messageSentOn, messageReceivedOn, latest-message "
+                      "preview) when its messages were last read in full; unchanged markers mean nothing to fetch"),
+    sa.Column("messages_synced_at", TIMESTAMPTZ, nullable=False, server_default=sa.func.now(),
+              comment="When its messages were last read in full"),
+    comment="Per-conversation message sync state: lets a sync skip conversations with no new messages",
+)

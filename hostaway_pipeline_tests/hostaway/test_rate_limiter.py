@@ -60,7 +60,7 @@ def test_a_429_pauses_both_buckets_for_the_given_time(engine):
     assert pacing.counters.throttled_429 == 1
     with engine.connect() as connection:
         rows = connection.execute(sa.select(rate_limit_buckets.c.bucket_key, rate_limit_buckets.c.throttled))
-        throttled = dict(rows.tuples().all())
+        throttled = dict(rows.all())
     assert throttled == {ip_bucket_key("t"): 1, account_bucket_key(5): 1}
 
 

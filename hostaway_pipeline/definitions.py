@@ -1,0 +1,32 @@
+"""The one Dagster ``Definitions`` of hostaway_pipeline: wires assets, checks, jobs, schedules, sensors, resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from hostaway_pipeline.defs.assets import HOSTAWAY_ASSETS
+from hostaway_pipeline.defs.checks import HOSTAWAY_CHECKS
+from hostaway_pipeline.defs.jobs import reconcile_account_job
+from hostaway_pipeline.defs.resources import HostawayApiResource, HostawayRateLimiterResource, WarehouseResource
+from hostaway_pipeline.defs.schedules import daily_reconciliation_schedule
+from hostaway_pipeline.defs.sensors import account_partitions_sensor
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    warehouse = WarehouseResource()
+    rate_limiter = HostawayRateLimiterResource(warehouse=warehouse)
+    return {
+        "warehouse": warehouse,
+        "hostaway_rate_limiter": rate_limiter,
+        "hostaway_api": HostawayApiResource(warehouse=warehouse, rate_limiter=rate_limiter),
+    }
+
+
+defs = dg.Definitions(
+    assets=HOSTAWAY_ASSETS,
+    asset_checks=HOSTAWAY_CHECKS,
+    jobs=[reconcile_account_job],
+    schedules=[daily_reconciliation_schedule],
+    sensors=[account_partitions_sensor],
+    resources=build_resources(),
+)

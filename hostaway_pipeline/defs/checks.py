@@ -1,0 +1,93 @@
+"""Asset checks on the synced tables: counts agree with the API, references resolve.
+Checks read only the warehouse and the run history, never the API: a check costs no rate-limit budget.
+The row-count check compares the live rows with the ``reported_count`` the API gave during the partition's
+latest materialization.
+"""
+
+
+import dagster as dg
+import sqlalchemy as sa
+
+from hostaway_pipeline.defs.assets import conversations, listings, messages, reservations
+from hostaway_pipeline.defs.partitions import account_partitions
+from hostaway_pipeline.defs.resources import WarehouseResource
+from hostaway_pipeline.storage import tables
+
+
+def _live_count(warehouse: WarehouseResource, table: sa.Table, account_id: int) -> int:
+    with warehouse.engine.connect() as connection:
+        return connection.execute(
+            sa.select(sa.func.count()).select_from(table).where(
+                table.c.account_id == account_id, table.c.deleted_at.is_(None)
+            )
+        ).scalar_one()
+
+
+def _latest_reported_count(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> int | None:
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[context.partition_key]), limit=1
+    ).records
+    if not records:
+        return None
+    materialization = records[0].asset_materialization
+    value = materialization.metadata.get("reported_count") if materialization else None
+    return None if value is None else int(value.value)
+
+
+def _row_count_check(asset: dg.AssetsDefinition, table_name: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=asset, name="row_count_matches_api", partitions_def=account_partitions,
+                    description=f"Live rows in hostaway.{table_name} equal the API's count at the last sync")
+    def check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        account_id = int(context.partition_key)
+        live = _live_count(warehouse, tables.ENTITY_TABLES[table_name].table, account_id)
+        reported = _latest_reported_count(context, asset.key)
+        return dg.AssetCheckResult(
+            passed=reported is not None and live == reported,
+            metadata={"live_rows": live, "api_count": reported if reported is not None else -1},
+            description=None if reported is not None else "no materialization with an API count yet",
+        )
+
+    return check
+
+
+def _orphans(warehouse: WarehouseResource, child: sa.Table, column: str, parent: sa.Table, account_id: int) -> int:
+    parent_alive = sa.select(parent.c.id).where(
+        parent.c.account_id == account_id, parent.c.id == child.c[column], parent.c.deleted_at.is_(None)
+    )
+    with warehouse.engine.connect() as connection:
+        return connection.execute(
+            sa.select(sa.func.count()).select_from(child).where(
+                child.c.account_id == account_id, child.c.deleted_at.is_(None), child.c[column].is_not(None),
+                ~sa.exists(parent_alive),
+            )
+        ).scalar_one()
+
+
+@dg.asset_check(asset=reservations, name="listing_exists", partitions_def=account_partitions,
+                additional_deps=[listings],
+                description="Reservations whose listing is missing from hostaway.listings (warning)")
+def reservations_listing_exists(context: dg.AssetCheckExecutionContext,
+                                warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    orphans = _orphans(warehouse, tables.reservations.table, "listing_id", tables.listings.table,
+                       int(context.partition_key))
+    return dg.AssetCheckResult(passed=orphans == 0, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"reservations_without_listing": orphans})
+
+
+@dg.asset_check(asset=messages, name="conversation_exists", partitions_def=account_partitions,
+                description="Messages whose conversation is missing from hostaway.conversations (warning)")
+def messages_conversation_exists(context: dg.AssetCheckExecutionContext,
+                                 warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    orphans = _orphans(warehouse, tables.messages.table, "conversation_id", tables.conversations.table,
+                       int(context.partition_key))
+    return dg.AssetCheckResult(passed=orphans == 0, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"messages_without_conversation": orphans})
+
+
+HOSTAWAY_CHECKS = [
+    _row_count_check(listings, "listings"),
+    _row_count_check(reservations, "reservations"),
+    _row_count_check(conversations, "conversations"),
+    reservations_listing_exists,
+    messages_conversation_exists,
+]

@@ -1,0 +1,104 @@
+"""Dagster resources: the warehouse, the shared rate limiter and the Hostaway API, configured from the environment.
+
+Thin wrappers over plain classes (``storage``, ``hostaway``). Every field left unset falls back to the
+``HOSTAWAY_*`` environment variable of the same meaning (see ``settings.py``), so the same Definitions
+run on the embedded default and in production; set them in code or the launchpad to override.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import dagster as dg
+from sqlalchemy.engine import Engine
+
+from hostaway_pipeline.hostaway.access_tokens import AccessTokenStore
+from hostaway_pipeline.hostaway.client import HostawayClient
+from hostaway_pipeline.hostaway.rate_limiter import RateLimiter
+from hostaway_pipeline.hostaway.retry_policy import RetryPolicy
+from hostaway_pipeline.hostaway.transport import HostawayTransport
+from hostaway_pipeline.settings import RateLimit, Settings, load_settings
+from hostaway_pipeline.storage.account_registry import AccountRegistry
+from hostaway_pipeline.storage.engine import get_engine, resolve_database_url
+from hostaway_pipeline.storage.entity_writer import EntityWriter
+from hostaway_pipeline.storage.redaction import Redactor
+from hostaway_pipeline.storage.secret_box import SecretBox, secret_box_from_settings
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The Postgres warehouse (schema ``hostaway``): engine, bulk writer, account registry."""
+
+    database_url: str | None = None  # default: HOSTAWAY_DATABASE_URL, else the embedded Postgres
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings()
+
+    @cached_property
+    def engine(self) -> Engine:
+        return get_engine(self.database_url or resolve_database_url(self.settings))
+
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        return secret_box_from_settings(self.settings)
+
+    @cached_property
+    def writer(self) -> EntityWriter:
+        return EntityWriter(self.engine, Redactor(self.settings.redacted_fields))
+
+    @cached_property
+    def accounts(self) -> AccountRegistry:
+        return AccountRegistry(self.engine, self.secret_box)
+
+
+class HostawayRateLimiterResource(dg.ConfigurableResource):
+    """The one budget every Hostaway call acquires from, shared through Postgres by all runs and machines."""
+
+    warehouse: WarehouseResource
+    per_ip: str | None = None  # default HOSTAWAY_RATE_LIMIT_PER_IP or 15/10s
+    per_account: str | None = None  # default HOSTAWAY_RATE_LIMIT_PER_ACCOUNT or 20/10s
+    margin: float | None = None  # default HOSTAWAY_RATE_LIMIT_MARGIN or 0.03
+    egress_id: str | None = None  # default HOSTAWAY_EGRESS_ID: processes sharing an egress IP share this
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        settings = self.warehouse.settings
+        return RateLimiter(
+            self.warehouse.engine,
+            RateLimit.parse(self.per_ip, "per_ip") if self.per_ip else settings.rate_limit_per_ip,
+            RateLimit.parse(self.per_account, "per_account") if self.per_account else settings.rate_limit_per_account,
+            settings.rate_limit_margin if self.margin is None else self.margin,
+            self.egress_id or settings.egress_id,
+        )
+
+
+class HostawayApiResource(dg.ConfigurableResource):
+    """Hostaway API clients, one per account, all paced by the shared limiter."""
+
+    warehouse: WarehouseResource
+    rate_limiter: HostawayRateLimiterResource
+    base_url: str | None = None  # default HOSTAWAY_API_BASE_URL or https://api.hostaway.com/v1
+    message_workers: int = 4
+    token_activation_delay_seconds: float = 1.0
+    request_timeout_seconds: float = 30.0
+    max_attempts: int = 6
+    max_retry_seconds: float = 300.0
+
+    @cached_property
+    def transport(self) -> HostawayTransport:
+        return HostawayTransport(
+            self.base_url or self.warehouse.settings.api_base_url,
+            self.rate_limiter.limiter,
+            RetryPolicy(max_attempts=self.max_attempts, max_total_seconds=self.max_retry_seconds),
+            timeout_seconds=(min(10.0, self.request_timeout_seconds), self.request_timeout_seconds),
+        )
+
+    @cached_property
+    def token_store(self) -> AccessTokenStore:
+        return AccessTokenStore(self.warehouse.engine, self.warehouse.secret_box, self.token_activation_delay_seconds)
+
+    def client_for(self, account_id: int) -> HostawayClient:
+        """A fresh client (own call counters) for one account; its secret is read from the registry on demand."""
+        registry = self.warehouse.accounts
+        return HostawayClient(account_id, self.transport, self.token_store,
+                              lambda: registry.client_secret(account_id), self.message_workers)
