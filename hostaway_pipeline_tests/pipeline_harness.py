@@ -64,6 +64,7 @@ def build_harness(database_url: str, simulator: SimulatorServer, time_scale: flo
                                           per_account=f"20/{window:g}s", egress_id=f"test-{simulator.port}")
     api = HostawayApiResource(
         warehouse=warehouse, rate_limiter=limiter, base_url=simulator.base_url,
-        token_activation_delay_seconds=1.0 / time_scale, **{"request_timeout_seconds": 5.0, "max_attempts": 3, **api_overrides},
+        token_activation_delay_seconds=1.0 / time_scale,
+        **{"request_timeout_seconds": 5.0, "max_attempts": 3, **api_overrides},
     )
     return PipelineHarness(simulator, warehouse, api, dg.DagsterInstance.ephemeral())

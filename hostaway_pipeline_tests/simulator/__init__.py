@@ -1,0 +1,1 @@
+"""Tests of the local Hostaway API stand-in, over real sockets."""
