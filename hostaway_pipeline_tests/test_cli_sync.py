@@ -1,0 +1,57 @@
+"""``hostaway-pipeline sync`` and ``status`` as real processes against the stand-in and a real instance."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from hostaway_pipeline.simulator.server import SimulatorServer
+from hostaway_pipeline_tests.cli_runner import isolated_environment, run_cli
+
+ACCOUNT = 51001
+
+
+@pytest.fixture
+def environment_with_account(tmp_path, make_database, secret_key):
+    url = make_database("hostaway_cli_sync")
+    with SimulatorServer(accounts={ACCOUNT: 40}, seed=9, time_scale=50.0) as simulator:
+        environment = isolated_environment(tmp_path, url, secret_key)
+        environment.update({
+            "HOSTAWAY_API_BASE_URL": simulator.base_url,
+            "HOSTAWAY_RATE_LIMIT_PER_IP": "15/0.2s",
+            "HOSTAWAY_RATE_LIMIT_PER_ACCOUNT": "20/0.2s",
+            "HOSTAWAY_CLIENT_SECRET": simulator.client_secret(ACCOUNT),
+        })
+        assert run_cli("accounts", "add", str(ACCOUNT), environment=environment).returncode == 0
+        yield environment, url, simulator
+
+
+def test_sync_materializes_the_account_as_a_run_of_the_instance_and_status_reports_it(environment_with_account):
+    environment, url, simulator = environment_with_account
+    synced = run_cli("sync", str(ACCOUNT), environment=environment, timeout=300)
+    assert synced.returncode == 0, synced.stderr
+    assert "succeeded" in synced.stdout
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        reservations = connection.execute(sa.text("SELECT count(*) FROM hostaway.reservations")).scalar()
+        runs = connection.execute(sa.text("SELECT pipeline_name, status FROM runs")).all()
+    engine.dispose()
+    assert reservations == len(simulator.truth(ACCOUNT)["reservations"])
+    assert [(name, status) for name, status in runs] == [("reconcile_hostaway_account", "SUCCESS")]
+
+    status = run_cli("status", environment=environment)
+    assert status.returncode == 0, status.stderr
+    assert f"account {ACCOUNT}" in status.stdout
+    assert f"live rows {len(simulator.truth(ACCOUNT)['reservations'])}" in status.stdout
+    assert "failing checks: none" in status.stdout
+    assert "never" not in status.stdout
+
+
+def test_sync_of_a_subset_and_of_a_disabled_account(environment_with_account):
+    environment, _, _ = environment_with_account
+    only_listings = run_cli("sync", str(ACCOUNT), "--assets", "listings", environment=environment, timeout=300)
+    assert only_listings.returncode == 0 and "listings" in only_listings.stdout
+    assert "reservations" not in only_listings.stdout
+    assert run_cli("accounts", "disable", str(ACCOUNT), environment=environment).returncode == 0
+    refused = run_cli("sync", str(ACCOUNT), environment=environment)
+    assert refused.returncode == 2 and "is disabled" in refused.stderr
