@@ -35,7 +35,11 @@ def _registry_and_environment():
 def _dagster_instance():
     import dagster as dg
 
-    return dg.DagsterInstance.get()
+    from hostaway_pipeline.defs.pools import ensure_api_pool_limit
+
+    instance = dg.DagsterInstance.get()
+    ensure_api_pool_limit(instance, load_settings().api_pool_limit)
+    return instance
 
 
 def _read_client_secret() -> str:
@@ -195,6 +199,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
 
     prepared = prepare_environment()
     get_engine(prepared.database_url)  # migrate before the UI starts
+    _dagster_instance()  # the API pool's limit is in place before the first run
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
     os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", *args.dagster_arguments])
 

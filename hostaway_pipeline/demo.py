@@ -14,6 +14,7 @@ import time
 import dagster as dg
 import sqlalchemy as sa
 
+from hostaway_pipeline.defs.pools import ensure_api_pool_limit
 from hostaway_pipeline.environment import prepare_environment
 from hostaway_pipeline.orchestration import ASSET_NAMES, live_row_counts, materialization_metadata, run_account_sync
 from hostaway_pipeline.simulator.server import SimulatorServer
@@ -57,6 +58,7 @@ def run_demo(accounts: int = 2, size: int = 150, time_scale: float = 10.0) -> No
         _configure_for_stand_in(simulator, time_scale)
         registry = AccountRegistry(engine, secret_box_from_settings(prepared.settings))
         instance = dg.DagsterInstance.get()
+        ensure_api_pool_limit(instance, prepared.settings.api_pool_limit)
         for account_id in account_ids:
             try:
                 registry.add(account_id, simulator.client_secret(account_id), name=f"Demo account {account_id}")

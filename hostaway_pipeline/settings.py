@@ -48,6 +48,15 @@ def _env(name: str, environ: dict[str, str]) -> str | None:
     return value if value not in (None, "") else None
 
 
+def _positive_int(environ: dict[str, str], name: str, default: int) -> int:
+    text = _env(name, environ)
+    if text is None:
+        return default
+    if not text.strip().isdigit() or int(text) <= 0:
+        raise ConfigurationError(f"{name}={text!r} must be a positive integer")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The pipeline's configuration, read from the environment by :func:`load_settings`."""
@@ -63,6 +72,7 @@ class Settings:
     egress_id: str
     extra_redacted_fields: tuple[str, ...]
     reconcile_cron: str
+    api_pool_limit: int
     webhook_login: str | None = field(default=None, repr=False)
     webhook_password: str | None = field(default=None, repr=False)
 
@@ -113,6 +123,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         egress_id=_env("HOSTAWAY_EGRESS_ID", env) or "default",
         extra_redacted_fields=extra_redacted,
         reconcile_cron=_env("HOSTAWAY_RECONCILE_CRON", env) or "0 2 * * *",
+        api_pool_limit=_positive_int(env, "HOSTAWAY_API_POOL_LIMIT", 4),
         webhook_login=_env("HOSTAWAY_WEBHOOK_LOGIN", env),
         webhook_password=_env("HOSTAWAY_WEBHOOK_PASSWORD", env),
     )

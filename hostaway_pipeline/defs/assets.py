@@ -5,13 +5,13 @@ from datetime import timedelta
 import dagster as dg
 
 from hostaway_pipeline.defs.partitions import account_partitions
+from hostaway_pipeline.defs.pools import API_POOL
 from hostaway_pipeline.defs.resources import HostawayApiResource, WarehouseResource
 from hostaway_pipeline.storage.account_registry import AccountError
 from hostaway_pipeline.sync import full_sync, messages_sync
 from hostaway_pipeline.sync.outcome import SyncOutcome
 
 KEY_PREFIX = "hostaway"
-API_POOL = "hostaway_api"
 # The daily reconciliation runs every 24 h; a day and a bit without one means something is wrong.
 RECONCILIATION_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26),
                                                           warn_window=timedelta(hours=25))

@@ -81,3 +81,12 @@ def test_the_sensor_applies_its_requests_through_a_tick(instance, warehouse):
     second = account_partitions_sensor.evaluate_tick(
         dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}))
     assert second.skip_message and "already match" in second.skip_message
+
+
+def test_the_api_pool_limit_is_set_once_and_an_explicit_one_is_kept(instance):
+    from hostaway_pipeline.defs.pools import API_POOL, ensure_api_pool_limit
+
+    assert ensure_api_pool_limit(instance, 4) == 4
+    assert instance.event_log_storage.get_concurrency_info(API_POOL).slot_count == 4
+    instance.event_log_storage.set_concurrency_slots(API_POOL, 2)
+    assert ensure_api_pool_limit(instance, 4) == 2

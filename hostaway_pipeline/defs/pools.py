@@ -1,0 +1,24 @@
+"""The Dagster concurrency pool for API-calling steps, and setting its limit on an instance.
+
+``dagster.yaml`` can only give pools a default limit (``pools.default_limit``, which has an open upstream
+bug exhausting Postgres connections), so the explicit limit for ``hostaway_api`` is set on the instance
+by ``hostaway-pipeline`` commands (``HOSTAWAY_API_POOL_LIMIT``, default 4), or by hand with
+``dagster instance concurrency set hostaway_api N``. An explicit limit already set is left alone.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+API_POOL = "hostaway_api"
+
+
+def ensure_api_pool_limit(instance: dg.DagsterInstance, limit: int) -> int:
+    """Set the pool's slot count unless one is already configured; returns the limit in force."""
+    storage = instance.event_log_storage
+    if API_POOL in storage.get_concurrency_keys():
+        current = storage.get_concurrency_info(API_POOL).slot_count
+        if current:
+            return current
+    storage.set_concurrency_slots(API_POOL, limit)
+    return limit
