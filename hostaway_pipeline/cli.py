@@ -113,7 +113,7 @@ def cmd_accounts_add(args: argparse.Namespace) -> None:
 
 def cmd_accounts_list(args: argparse.Namespace) -> None:
     registry, _ = _registry_and_environment()
-    accounts = registry.list()
+    accounts = registry.all()
     if not accounts:
         print("no accounts registered (add one with: hostaway-pipeline accounts add ACCOUNT_ID)")
         return
@@ -180,7 +180,7 @@ def cmd_status(args: argparse.Namespace) -> None:
     from hostaway_pipeline.orchestration import ASSET_NAMES, account_statuses
 
     registry, _ = _registry_and_environment()
-    accounts = registry.list()
+    accounts = registry.all()
     if not accounts:
         print("no accounts registered (add one with: hostaway-pipeline accounts add ACCOUNT_ID)")
         return
@@ -201,7 +201,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     get_engine(prepared.database_url)  # migrate before the UI starts
     _dagster_instance()  # the API pool's limit is in place before the first run
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", *args.dagster_arguments])
+    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -216,10 +216,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_simulator_serve(args: argparse.Namespace) -> None:
     from hostaway_pipeline.simulator import cli as simulator_cli
 
-    parser = argparse.ArgumentParser(prog="hostaway-pipeline simulator serve",
-                                     description="serve the local Hostaway API stand-in")
-    simulator_cli.add_arguments(parser)
-    simulator_cli.run(parser.parse_args(args.simulator_arguments))
+    status = simulator_cli.run(args)
+    if status:
+        raise SystemExit(status)
 
 
 # --- parser ---------------------------------------------------------------------------------------
@@ -261,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="re-read every conversation's messages, not only those whose markers moved")
     add(commands, "status", cmd_status, "per account: last sync per asset, live row counts, failing checks")
     dev = add(commands, "dev", cmd_dev, "start the Dagster UI and daemon (dagster dev) on this instance")
-    dev.add_argument("dagster_arguments", nargs=argparse.REMAINDER, help="passed to dagster dev, e.g. -p 3001")
+    dev.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
+    dev.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
     demo = add(commands, "demo", cmd_demo,
                "end to end: a local Hostaway stand-in, accounts registered, real Dagster runs, tables filled")
     demo.add_argument("--accounts", type=int, default=2, help="how many stand-in accounts (default 2)")
@@ -272,10 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulator = commands.add_parser("simulator", help="the local Hostaway API stand-in").add_subparsers(
         dest="simulator_command", required=True
     )
-    serve = add(simulator, "serve", cmd_simulator_serve,
-                "serve the Hostaway API stand-in (see: hostaway-pipeline simulator serve --help)")
-    serve.add_argument("simulator_arguments", nargs=argparse.REMAINDER,
-                       help="--port P --accounts ID:SIZE,... --seed N --time-scale K")
+    serve = add(simulator, "serve", cmd_simulator_serve, "serve the Hostaway API stand-in")
+    from hostaway_pipeline.simulator import cli as simulator_cli
+
+    simulator_cli.add_arguments(serve)
     return parser
 
 

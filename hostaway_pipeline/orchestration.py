@@ -111,7 +111,10 @@ def _latest_failing_checks(instance: dg.DagsterInstance) -> dict[str, set[str]]:
     )
     latest: dict[tuple[str, str], bool] = {}
     for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        event = record.event_log_entry.dagster_event
+        if event is None:
+            continue
+        evaluation = event.asset_check_evaluation_data
         partition = getattr(evaluation, "partition", None) or ""
         name = f"{'/'.join(evaluation.asset_key.path)}:{evaluation.check_name}"
         latest[(partition, name)] = evaluation.passed

@@ -19,7 +19,7 @@ def account_partitions_sensor(context: dg.SensorEvaluationContext, warehouse: Wa
     to_add, to_delete = sorted(wanted - present), sorted(present - wanted)
     if not to_add and not to_delete:
         return dg.SkipReason(f"{len(present)} account partitions already match the registry")
-    requests = []
+    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
     if to_add:
         requests.append(account_partitions.build_add_request(to_add))
     if to_delete:

@@ -200,7 +200,11 @@ class HostawayClient:
     def message(self, conversation_id: int, message_id: int) -> dict:
         body = self._get(f"/conversations/{int(conversation_id)}/messages/{int(message_id)}",
                          "/v1/conversations/{id}/messages/{messageId}")
-        return body.get("result") if isinstance(body, dict) else body
+        result = body.get("result") if isinstance(body, dict) else None
+        if not isinstance(result, dict):
+            raise HostawayResponseError("expected a message object in 'result'", endpoint="/v1/conversations/{id}/"
+                                        "messages/{messageId}", account_id=self.account_id)
+        return result
 
     # --- unified webhooks -------------------------------------------------------------------------
 

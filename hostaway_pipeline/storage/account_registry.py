@@ -78,13 +78,13 @@ class AccountRegistry:
             raise AccountError(f"account {account_id} is not registered")
         return Account(**row._mapping)
 
-    def list(self) -> list[Account]:
+    def all(self) -> list[Account]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(*_PUBLIC_COLUMNS).order_by(tables.accounts.c.account_id)).all()
         return [Account(**row._mapping) for row in rows]
 
     def enabled_account_ids(self) -> list[int]:
-        return [account.account_id for account in self.list() if account.enabled]
+        return [account.account_id for account in self.all() if account.enabled]
 
     def client_secret(self, account_id: int) -> str:
         with self.engine.connect() as conn:

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.schema import SchemaItem
 
 from hostaway_pipeline.storage import source_values as v
 
@@ -76,7 +77,7 @@ def _bookkeeping_columns() -> list[sa.Column]:
 
 
 def _entity(name: str, comment: str, source_columns: list[SourceColumn], version_columns: tuple[str, ...],
-            *extra: sa.SchemaItem) -> EntityTable:
+            *extra: SchemaItem) -> EntityTable:
     table = sa.Table(
         name,
         metadata,

@@ -211,3 +211,20 @@ def test_the_limiter_never_exceeds_the_limit_in_any_window_across_processes(engi
     assert stats["total_calls"] == 45
     assert stats["served_429"] == 0
     assert stats["max_calls_in_any_window_by_ip"] <= 15
+
+
+def test_a_single_message_is_fetched_by_conversation_and_id(harness, simulator):
+    expected = simulator.truth(ACCOUNT)["messages"][0]
+    got = harness.api.client_for(ACCOUNT).message(expected["conversationId"], expected["id"])
+    assert got == expected
+
+
+def test_unified_webhooks_can_be_created_listed_updated_and_deleted(harness):
+    client = harness.api.client_for(ACCOUNT)
+    created = client.create_unified_webhook({"isEnabled": 1, "url": "https://example.test/hook",
+                                             "login": "hook", "password": "pw", "alertingEmailAddress": None})
+    assert [w["id"] for w in client.unified_webhooks()] == [created["id"]]
+    client.update_unified_webhook(created["id"], {**created, "url": "https://example.test/other"})
+    assert client.unified_webhooks()[0]["url"] == "https://example.test/other"
+    client.delete_unified_webhook(created["id"])
+    assert client.unified_webhooks() == []

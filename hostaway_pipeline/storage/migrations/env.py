@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import context
 
@@ -10,7 +12,7 @@ from hostaway_pipeline.storage.tables import SCHEMA, metadata
 VERSION_TABLE = "alembic_version"
 
 
-def _include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+def _include_name(name: str | None, type_: Any, parent_names: Any) -> bool:
     if type_ == "schema":
         return name == SCHEMA
     return True
@@ -35,6 +37,8 @@ if connection is not None:
         context.run_migrations()
 else:  # `alembic revision --autogenerate` from a developer's shell: sqlalchemy.url in the ini / -x url=
     url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("pass the database to autogenerate against: alembic -x url=postgresql+psycopg2://...")
     engine = sa.create_engine(url)
     with engine.connect() as own_connection:
         own_connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
