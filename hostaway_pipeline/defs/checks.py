@@ -63,26 +63,26 @@ def _orphans(warehouse: WarehouseResource, child: sa.Table, column: str, parent:
         ).scalar_one()
 
 
-@dg.asset_check(asset=reservations, name="listing_exists", partitions_def=account_partitions,
-                additional_deps=[listings],
-                description="Reservations whose listing is missing from hostaway.listings (warning)")
-def reservations_listing_exists(context: dg.AssetCheckExecutionContext,
-                                warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    orphans = _orphans(warehouse, tables.reservations.table, "listing_id", tables.listings.table,
-                       int(context.partition_key))
-    return dg.AssetCheckResult(passed=orphans == 0, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"reservations_without_listing": orphans})
+def _reference_check(asset: dg.AssetsDefinition, name: str, column: str, parent_name: str,
+                     metadata_key: str, additional_deps: list | None = None) -> dg.AssetChecksDefinition:
+    child_name = asset.key.path[-1]
+
+    @dg.asset_check(asset=asset, name=name, partitions_def=account_partitions, additional_deps=additional_deps,
+                    description=f"Live {child_name} whose {column} has no live row in hostaway.{parent_name} "
+                                "(a warning: webhooks can deliver a child before its parent)")
+    def check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        orphans = _orphans(warehouse, tables.ENTITY_TABLES[child_name].table, column,
+                           tables.ENTITY_TABLES[parent_name].table, int(context.partition_key))
+        return dg.AssetCheckResult(passed=orphans == 0, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={metadata_key: orphans})
+
+    return check
 
 
-@dg.asset_check(asset=messages, name="conversation_exists", partitions_def=account_partitions,
-                description="Messages whose conversation is missing from hostaway.conversations (warning)")
-def messages_conversation_exists(context: dg.AssetCheckExecutionContext,
-                                 warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    orphans = _orphans(warehouse, tables.messages.table, "conversation_id", tables.conversations.table,
-                       int(context.partition_key))
-    return dg.AssetCheckResult(passed=orphans == 0, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"messages_without_conversation": orphans})
-
+reservations_listing_exists = _reference_check(reservations, "listing_exists", "listing_id", "listings",
+                                               "reservations_without_listing", additional_deps=[listings])
+messages_conversation_exists = _reference_check(messages, "conversation_exists", "conversation_id",
+                                                "conversations", "messages_without_conversation")
 
 HOSTAWAY_CHECKS = [
     _row_count_check(listings, "listings"),
