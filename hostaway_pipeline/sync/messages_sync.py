@@ -1,13 +1,14 @@
 """Message sync for one account: fetch only the conversations whose markers moved.
 
-Hostaway's messages endpoint has no date filter, so the naive sync costs one call per conversation
-(98% of a full sync's calls). Every conversation carries markers that move when its messages change:
-``messageSentOn``, ``messageReceivedOn`` and a latest-message preview (which also covers scheduled
-messages). We remember the markers at which each conversation's messages were last read in full
-(``hostaway.conversation_message_sync``) and re-read a conversation only when they differ, or always
-with ``full_refresh``. Conversations come from the warehouse (the ``conversations`` asset upstream).
-Everything is written in one transaction; messages of a re-read conversation that are gone upstream,
-and messages of conversations no longer upstream, are soft-deleted.
+Hostaway's messages endpoint has no date filter, so the naive sync costs one call per conversation (98%
+of a full sync's calls). Every conversation carries markers that move when its messages change:
+``messageSentOn``, ``messageReceivedOn``, a latest-message preview (which also covers the newest
+scheduled message) and the embedded reservation's status (cancelling a reservation cancels its scheduled
+messages, not all of which show in the preview). We remember the markers at which each conversation's
+messages were last read in full (``hostaway.conversation_message_sync``) and re-read a conversation only
+when they differ, or always with ``full_refresh``. Conversations come from the warehouse (the
+``conversations`` asset upstream). Everything is written in one transaction; messages of a re-read
+conversation that are gone upstream, and messages of conversations no longer upstream, are soft-deleted.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def conversation_marker(conversation: Mapping[str, Any]) -> str:
     """The fields that move whenever the conversation's message list changes."""
     previews = conversation.get("conversationMessages") or []
     latest = previews[0] if previews and isinstance(previews[0], dict) else {}
+    reservation = conversation.get("Reservation") if isinstance(conversation.get("Reservation"), dict) else {}
     return json.dumps(
         [
             conversation.get("messageSentOn"),
@@ -38,6 +40,7 @@ def conversation_marker(conversation: Mapping[str, Any]) -> str:
             latest.get("id"),
             latest.get("status"),
             latest.get("updatedOn"),
+            reservation.get("status"),
         ],
         separators=(",", ":"),
     )
