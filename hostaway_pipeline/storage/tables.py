@@ -271,5 +271,8 @@ conversation_message_sync = sa.Table(
                       "preview) when its messages were last read in full; unchanged markers mean nothing to fetch"),
     sa.Column("messages_synced_at", TIMESTAMPTZ, nullable=False, server_default=sa.func.now(),
               comment="When its messages were last read in full"),
+    sa.Column("api_message_count", sa.Integer, nullable=True,
+              comment="The API's count of the conversation's messages (scheduled included) when they were last "
+                      "read; summed over live conversations it is what hostaway.messages should hold"),
     comment="Per-conversation message sync state: lets a sync skip conversations with no new messages",
 )
