@@ -30,6 +30,15 @@ class FetchResult:
     objects: list[dict]
     reported_count: int | None
 
+    @property
+    def complete(self) -> bool:
+        """Whether the read holds every object the API's ``count`` promised (unknown count: trust the walk).
+
+        An incomplete read (rows moved between offset pages, a count that grew mid-walk) is still good
+        for upserts, never for concluding that a row it lacks is gone upstream.
+        """
+        return self.reported_count is None or len(self.objects) >= self.reported_count
+
 
 def newest_by_id(objects: Iterable[Mapping[str, Any]], version_keys: tuple[str, ...] = ("updatedOn",)) -> list[dict]:
     """Deduplicate by id keeping the newest version (by ``version_keys``, later read wins ties)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -120,6 +121,11 @@ class EntityWriter:
             (table.c.changed_at == sa.func.now()).label("changed"),
         )
 
+    def database_now(self) -> datetime:
+        """The database's clock (not this host's): when a read begins, for ``mark_missing_deleted``."""
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+
     def mark_missing_deleted(
         self,
         entity: EntityTable | str,
@@ -127,8 +133,13 @@ class EntityWriter:
         seen_ids: Iterable[int],
         connection: Connection,
         within: sa.ColumnElement[bool] | None = None,
+        unseen_since: datetime | None = None,
     ) -> int:
-        """Soft-delete this account's live rows whose id is not in ``seen_ids`` (optionally only ``within``)."""
+        """Soft-delete this account's live rows whose id is not in ``seen_ids`` (optionally only ``within``).
+
+        ``unseen_since`` (the database's clock when the read began) spares rows another sync wrote after
+        that moment: two overlapping syncs of one account never delete each other's newer rows.
+        """
         entity = ENTITY_TABLES[entity] if isinstance(entity, str) else entity
         table = entity.table
         condition = sa.and_(
@@ -138,6 +149,8 @@ class EntityWriter:
         )
         if within is not None:
             condition = sa.and_(condition, within)
+        if unseen_since is not None:
+            condition = sa.and_(condition, table.c.synced_at < unseen_since)
         result = connection.execute(
             sa.update(table).where(condition).values(deleted_at=sa.func.now(), changed_at=sa.func.now())
         )

@@ -2,7 +2,8 @@
 
 Each function reads everything the API has for the resource (complete and deduplicated, see the
 client), then in ONE transaction writes it through the bulk writer and soft-deletes rows no longer
-upstream. A failure anywhere leaves the previous state: never half a sync.
+upstream (only after a complete read, and never rows a concurrent sync wrote after this read began).
+A failure anywhere leaves the previous state: never half a sync.
 """
 
 from __future__ import annotations
@@ -33,16 +34,23 @@ def replace_account_rows(
     resource: str, client: HostawayClient, writer: EntityWriter, engine: Engine,
     fetch: Callable[[HostawayClient], FetchResult],
 ) -> SyncOutcome:
-    """Fetch the whole resource, then write it and soft-delete the rest in one transaction."""
+    """Fetch the whole resource, then write it and soft-delete the rest in one transaction.
+
+    Rows are soft-deleted only when the read is complete (as many objects as the API's ``count``), and
+    only rows not written since the read began (an overlapping sync of the same account may have).
+    """
+    read_began = writer.database_now()
     result = fetch(client)
     entity = ENTITY_TABLES[resource]
     with engine.begin() as connection:
         counts = writer.write(entity, client.account_id, result.objects, connection)
-        counts.soft_deleted = writer.mark_missing_deleted(
-            entity, client.account_id, (int(o["id"]) for o in result.objects), connection
-        )
+        if result.complete:
+            counts.soft_deleted = writer.mark_missing_deleted(
+                entity, client.account_id, (int(o["id"]) for o in result.objects), connection,
+                unseen_since=read_began,
+            )
     return SyncOutcome(resource, client.account_id, len(result.objects), result.reported_count, counts,
-                       client.stats, preview(resource, result.objects))
+                       client.stats, preview(resource, result.objects), extra={"read_complete": result.complete})
 
 
 def sync_listings(client: HostawayClient, writer: EntityWriter, engine: Engine) -> SyncOutcome:
