@@ -20,6 +20,9 @@ RECONCILIATION_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(
 class MessagesSyncConfig(dg.Config):
     full_refresh: bool = False
     """Re-read every conversation's messages, not only those whose markers moved (costs one call each)."""
+    reverify_days: int = messages_sync.DEFAULT_REVERIFY_DAYS
+    """Also re-read the least recently read conversations so each is read at least once per this many
+    syncs (catches changes the markers miss); 0 turns it off."""
 
 
 def _account_id(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> int:
@@ -82,7 +85,8 @@ def conversations(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 def messages(context: dg.AssetExecutionContext, config: MessagesSyncConfig, warehouse: WarehouseResource,
              hostaway_api: HostawayApiResource) -> dg.MaterializeResult:
     client = hostaway_api.client_for(_account_id(context, warehouse))
-    outcome = messages_sync.sync_messages(client, warehouse.writer, warehouse.engine, config.full_refresh)
+    outcome = messages_sync.sync_messages(client, warehouse.writer, warehouse.engine, config.full_refresh,
+                                          config.reverify_days)
     return _result(context, outcome)
 
 

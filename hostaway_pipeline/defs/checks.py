@@ -1,7 +1,8 @@
 """Asset checks on the synced tables: counts agree with the API, references resolve.
 Checks read only the warehouse and the run history, never the API: a check costs no rate-limit budget.
-The row-count check compares the live rows with the ``reported_count`` the API gave during the partition's
-latest materialization.
+The row-count checks compare the live rows with the ``reported_count`` the API gave during the partition's
+latest materialization; for messages (read per conversation, only where something moved) with the sum of
+the API's per-conversation counts recorded when each live conversation was last read.
 """
 
 
@@ -50,6 +51,29 @@ def _row_count_check(asset: dg.AssetsDefinition, table_name: str) -> dg.AssetChe
     return check
 
 
+def _api_message_count(warehouse: WarehouseResource, account_id: int) -> int:
+    """What the API counted for the live conversations' messages when each was last read."""
+    state, conversations_table = tables.conversation_message_sync, tables.conversations.table
+    with warehouse.engine.connect() as connection:
+        return connection.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(state.c.api_message_count), 0)).select_from(
+                state.join(conversations_table, sa.and_(conversations_table.c.account_id == state.c.account_id,
+                                                        conversations_table.c.id == state.c.conversation_id))
+            ).where(state.c.account_id == account_id, conversations_table.c.deleted_at.is_(None))
+        ).scalar_one()
+
+
+@dg.asset_check(asset=messages, name="row_count_matches_api", partitions_def=account_partitions,
+                description="Live rows in hostaway.messages equal the sum of the API's per-conversation counts "
+                            "at each live conversation's last read")
+def messages_row_count_matches_api(context: dg.AssetCheckExecutionContext,
+                                   warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    account_id = int(context.partition_key)
+    live = _live_count(warehouse, tables.messages.table, account_id)
+    counted = _api_message_count(warehouse, account_id)
+    return dg.AssetCheckResult(passed=live == counted, metadata={"live_rows": live, "api_count": counted})
+
+
 def _orphans(warehouse: WarehouseResource, child: sa.Table, column: str, parent: sa.Table, account_id: int) -> int:
     parent_alive = sa.select(parent.c.id).where(
         parent.c.account_id == account_id, parent.c.id == child.c[column], parent.c.deleted_at.is_(None)
@@ -88,6 +112,7 @@ HOSTAWAY_CHECKS = [
     _row_count_check(listings, "listings"),
     _row_count_check(reservations, "reservations"),
     _row_count_check(conversations, "conversations"),
+    messages_row_count_matches_api,
     reservations_listing_exists,
     messages_conversation_exists,
 ]

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import math
+
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from hostaway_pipeline.defs.checks import messages_conversation_exists, reservations_listing_exists
+from hostaway_pipeline.defs.checks import (
+    messages_conversation_exists,
+    messages_row_count_matches_api,
+    reservations_listing_exists,
+)
+from hostaway_pipeline.hostaway.client import FetchResult
 from hostaway_pipeline.settings import ALWAYS_REDACTED_FIELDS
 from hostaway_pipeline.simulator.server import SimulatorServer
 from hostaway_pipeline.storage import tables
+from hostaway_pipeline.storage.entity_writer import EntityWriter
 from hostaway_pipeline.storage.redaction import Redactor
+from hostaway_pipeline.sync import full_sync, messages_sync
+from hostaway_pipeline.sync.messages_sync import DEFAULT_REVERIFY_DAYS
 from hostaway_pipeline_tests.pipeline_harness import TIME_SCALE, build_harness
 
 ACCOUNT = 31001
@@ -93,7 +103,11 @@ def test_a_second_run_changes_nothing_and_skips_unchanged_conversations(harness,
         assert metadata["rows_inserted"] == metadata["rows_updated"] == metadata["rows_soft_deleted"] == 0
         assert metadata["rows_unchanged"] == metadata["fetched"]
     messages = harness.metadata(result, "messages")
-    assert messages["conversations_read"] == 0 and messages["api_calls"] == 0
+    # No marker moved: only the rolling re-verification slice (1/30 of the conversations) is read.
+    assert messages["conversations_moved"] == 0
+    assert messages["conversations_reverified"] == math.ceil(messages["conversations_live"] / DEFAULT_REVERIFY_DAYS)
+    assert messages["conversations_read"] == messages["api_calls"] == messages["conversations_reverified"]
+    assert messages["rows_inserted"] == messages["rows_updated"] == messages["rows_soft_deleted"] == 0
     after = {entity: {i: r.changed_at for i, r in stored_rows(engine, entity).items()} for entity in ENTITIES}
     assert after == before
 
@@ -154,6 +168,7 @@ def test_checks_pass_after_a_sync(harness):
         ("listings", "row_count_matches_api"): True,
         ("reservations", "row_count_matches_api"): True,
         ("conversations", "row_count_matches_api"): True,
+        ("messages", "row_count_matches_api"): True,
         ("reservations", "listing_exists"): True,
         ("messages", "conversation_exists"): True,
     }
@@ -179,3 +194,92 @@ def test_an_unregistered_or_disabled_account_fails_with_a_clear_message(harness)
     assert not result.success
     failure = result.get_step_failure_events()[0]
     assert "is disabled" in failure.step_failure_data.error.message
+
+
+def test_a_failure_after_the_rows_are_written_rolls_the_whole_sync_back(harness, engine, simulator, monkeypatch):
+    harness.materialize(ACCOUNT, ["reservations"])
+    before = stored_rows(engine, "reservations", live_only=False)
+    simulator.mutate(ACCOUNT, {"cancel_reservations": 5, "new_reservations": 2})
+
+    def fail_after_writing(*args, **kwargs):
+        raise RuntimeError("the database went away between the upsert and the soft delete")
+
+    monkeypatch.setattr(EntityWriter, "mark_missing_deleted", fail_after_writing)
+    result = harness.materialize(ACCOUNT, ["reservations"], raise_on_error=False)
+    assert not result.success
+    after = stored_rows(engine, "reservations", live_only=False)
+    assert {i: (r.raw, r.changed_at, r.synced_at, r.deleted_at) for i, r in after.items()} == {
+        i: (r.raw, r.changed_at, r.synced_at, r.deleted_at) for i, r in before.items()}
+
+
+def test_an_incomplete_read_never_soft_deletes(harness, engine):
+    harness.materialize(ACCOUNT, ["reservations"])
+    stored = stored_rows(engine, "reservations")
+    client = harness.api.client_for(ACCOUNT)
+    writer = harness.warehouse.writer
+    one = [dict(stored[min(stored)].raw)]
+    # The API said there are len(stored) reservations but the walk returned one (rows moved between pages).
+    outcome = full_sync.replace_account_rows("reservations", client, writer, engine,
+                                             lambda c: FetchResult(one, reported_count=len(stored)))
+    assert outcome.counts.soft_deleted == 0 and outcome.metadata()["read_complete"] is False
+    assert set(stored_rows(engine, "reservations")) == set(stored)
+    # A complete read that lacks them is believed.
+    outcome = full_sync.replace_account_rows("reservations", client, writer, engine,
+                                             lambda c: FetchResult(one, reported_count=1))
+    assert outcome.counts.soft_deleted == len(stored) - 1
+    assert set(stored_rows(engine, "reservations")) == {min(stored)}
+
+
+def test_an_overlapping_sync_does_not_delete_rows_written_after_its_read_began(harness, engine):
+    harness.materialize(ACCOUNT, ["reservations"])
+    stored = stored_rows(engine, "reservations")
+    writer = harness.warehouse.writer
+    newer = {**dict(stored[min(stored)].raw), "id": 99_000_001, "guestName": "booked while the other sync read"}
+
+    def read_while_another_sync_commits(client):
+        old_read = [dict(row.raw) for row in stored.values()]
+        writer.write("reservations", ACCOUNT, [newer])  # the other run's commit lands mid-read
+        return FetchResult(old_read, reported_count=len(old_read))
+
+    outcome = full_sync.replace_account_rows("reservations", harness.api.client_for(ACCOUNT), writer, engine,
+                                             read_while_another_sync_commits)
+    assert outcome.counts.soft_deleted == 0
+    assert newer["id"] in stored_rows(engine, "reservations")
+
+
+def test_reverification_reads_every_conversation_within_its_cycle(harness, engine):
+    harness.materialize(ACCOUNT, ["conversations"])
+    client, writer = harness.api.client_for, harness.warehouse.writer
+    state = tables.conversation_message_sync
+
+    def read_times() -> dict[int, object]:
+        with engine.connect() as connection:
+            return dict(connection.execute(sa.select(state.c.conversation_id, state.c.messages_synced_at)
+                                           .where(state.c.account_id == ACCOUNT)).all())
+
+    live = messages_sync.sync_messages(client(ACCOUNT), writer, engine).extra["conversations_live"]
+    first_read = read_times()
+    for _ in range(4):
+        outcome = messages_sync.sync_messages(client(ACCOUNT), writer, engine, reverify_days=4)
+        assert outcome.extra["conversations_moved"] == 0
+        assert outcome.extra["conversations_reverified"] == math.ceil(live / 4)
+        assert outcome.counts.inserted == outcome.counts.updated == outcome.counts.soft_deleted == 0
+    # Four syncs with a four-day cycle have read every conversation again.
+    assert all(read_at > first_read[cid] for cid, read_at in read_times().items())
+    assert messages_sync.sync_messages(client(ACCOUNT), writer, engine, reverify_days=0).extra[
+        "conversations_read"] == 0
+
+
+def test_the_messages_count_check_fails_when_a_message_is_missing(harness, engine):
+    assert harness.materialize(ACCOUNT).success
+    messages_table = tables.messages.table
+    with engine.begin() as connection:
+        victim = connection.execute(sa.select(sa.func.min(messages_table.c.id)).where(
+            messages_table.c.account_id == ACCOUNT)).scalar_one()
+        connection.execute(sa.delete(messages_table).where(messages_table.c.account_id == ACCOUNT,
+                                                           messages_table.c.id == victim))
+    result = harness.materialize(ACCOUNT, selection=dg.AssetSelection.assets(dg.AssetKey(["hostaway", "listings"]))
+                                 | dg.AssetSelection.checks(messages_row_count_matches_api))
+    evaluation = next(e for e in result.get_asset_check_evaluations() if e.asset_key.path[-1] == "messages")
+    assert not evaluation.passed
+    assert evaluation.metadata["api_count"].value == evaluation.metadata["live_rows"].value + 1
