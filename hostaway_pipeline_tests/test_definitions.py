@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from hostaway_pipeline.definitions import defs
+from hostaway_pipeline_tests.conftest import REPOSITORY_ROOT
 
 
 def test_the_definitions_load_and_validate():
@@ -24,3 +25,17 @@ def test_api_calling_assets_share_one_pool_and_messages_follow_conversations():
         node = graph.get(dg.AssetKey(["hostaway", name]))
         assert node.pools == {"hostaway_api"}
     assert dg.AssetKey(["hostaway", "conversations"]) in graph.get(dg.AssetKey(["hostaway", "messages"])).parent_keys
+
+
+def test_the_production_instance_queues_runs_with_one_run_per_account_at_a_time(tmp_path, monkeypatch, database_url):
+    """dagster.yaml on real Postgres storage: run queue limit, and runs of one account partition serialized."""
+    (tmp_path / "dagster.yaml").write_text((REPOSITORY_ROOT / "dagster.yaml").read_text())
+    monkeypatch.setenv("HOSTAWAY_DAGSTER_DATABASE_URL", database_url)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        config = instance.get_concurrency_config()
+        assert config.run_queue_config.max_concurrent_runs == 4
+        assert config.run_queue_config.tag_concurrency_limits == [
+            {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+        ]
+        assert config.pool_config.pool_granularity.value == "op"
