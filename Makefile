@@ -25,7 +25,7 @@ bench: install  ## benchmarks against the strict stand-in; prints a table, write
 
 lint: install
 	$(BIN)/ruff check hostaway_pipeline hostaway_pipeline_tests benchmarks
-	$(BIN)/mypy hostaway_pipeline
+	$(BIN)/mypy hostaway_pipeline benchmarks
 
 dev: install  ## Dagster UI + daemon on the same instance and database
 	$(BIN)/hostaway-pipeline dev
