@@ -33,7 +33,7 @@ def _materialize(target: BenchTarget, instance: dg.DagsterInstance) -> tuple[dg.
     result = dg.materialize(
         [*HOSTAWAY_ASSETS, *HOSTAWAY_CHECKS], partition_key=partition_key(ACCOUNT_ID), instance=instance,
         resources={"warehouse": api.warehouse, "hostaway_rate_limiter": api.rate_limiter, "hostaway_api": api},
-        raise_on_error=False,
+        raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
     return result, time.monotonic() - started
 
