@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from hostaway_pipeline.defs.account_freshness import (
+    ACCOUNT_FRESHNESS_CHECKS,
+    account_freshness_job,
+    account_freshness_schedule,
+)
 from hostaway_pipeline.defs.assets import HOSTAWAY_ASSETS
 from hostaway_pipeline.defs.checks import HOSTAWAY_CHECKS
 from hostaway_pipeline.defs.jobs import reconcile_account_job
@@ -24,9 +29,9 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 
 defs = dg.Definitions(
     assets=HOSTAWAY_ASSETS,
-    asset_checks=HOSTAWAY_CHECKS,
-    jobs=[reconcile_account_job],
-    schedules=[daily_reconciliation_schedule],
+    asset_checks=[*HOSTAWAY_CHECKS, *ACCOUNT_FRESHNESS_CHECKS],
+    jobs=[reconcile_account_job, account_freshness_job],
+    schedules=[daily_reconciliation_schedule, account_freshness_schedule],
     sensors=[account_partitions_sensor],
     resources=build_resources(),
 )

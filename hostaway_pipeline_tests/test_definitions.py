@@ -13,7 +13,8 @@ def test_the_definitions_load_and_validate():
     repository = defs.get_repository_def()
     asset_keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
     assert asset_keys == {"hostaway/listings", "hostaway/reservations", "hostaway/conversations", "hostaway/messages"}
-    assert {s.name for s in repository.schedule_defs} == {"daily_hostaway_reconciliation"}
+    assert {s.name for s in repository.schedule_defs} == {"daily_hostaway_reconciliation",
+                                                          "hostaway_account_freshness"}
     assert "hostaway_account_partitions" in {s.name for s in repository.sensor_defs}
     assert set(defs.resources) == {"warehouse", "hostaway_rate_limiter", "hostaway_api"}
 

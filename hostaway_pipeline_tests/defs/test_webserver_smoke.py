@@ -56,7 +56,7 @@ def test_the_webserver_serves_the_four_assets_the_schedule_and_the_sensors(tmp_p
                                "hostaway/messages"}
         repository = body["repositoriesOrError"]["nodes"][0]
         assert {s["name"]: s["cronSchedule"] for s in repository["schedules"]} == {
-            "daily_hostaway_reconciliation": "0 2 * * *"}
+            "daily_hostaway_reconciliation": "0 2 * * *", "hostaway_account_freshness": "30 */6 * * *"}
         assert {s["name"] for s in repository["sensors"]} >= {"hostaway_account_partitions"}
     finally:
         webserver.terminate()
