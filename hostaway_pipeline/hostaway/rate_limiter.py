@@ -4,28 +4,106 @@ Hostaway allows 15 calls / 10 s per client IP and 20 / 10 s per account. Every c
 from two buckets, ``ip:<egress id>`` and ``account:<id>``, kept as rows of
 ``hostaway.rate_limit_buckets`` so every thread, process and machine on the same database shares them.
 Each bucket is a GCRA with no burst: it holds the earliest moment the next call may go (``next_free_at``)
-and the spacing between calls (``period * (1 + margin) / calls``). Acquiring locks both rows (in key
-order, so never a deadlock), books the IP lane's next slot (once the account's own bucket allows it) and
-moves both buckets forward by their spacing; the caller sleeps until its slot. The database's clock
-decides, never a host's. Waiters queue on the row locks first come, first served, so accounts waiting at
-once are served fairly. Even spacing means no window ever holds more than the limit, bursts never
-cluster, and the limiter runs the budget at ``1 / (1 + margin)`` of the documented rate. A 429 from the
-server pushes both buckets out by a full window.
+and the spacing between calls (``period * (1 + margin) / calls``). A reservation is one autocommit
+statement, so one round trip: it locks both rows in key order (``SELECT ... ORDER BY bucket_key FOR
+UPDATE``), reads the database clock, books the IP lane's next slot (once the account's own bucket allows
+it) and moves both buckets forward by their spacing; the caller sleeps locally until its slot. Every path
+that locks several rows (reservation, 429 report, row creation) locks them in that same key order, so
+limiter statements never deadlock one another; a deadlock, serialization failure or dropped connection is
+retried inside the limiter. The database's clock decides, never a host's. Waiters queue on the row locks
+first come, first served: each waiting caller gets its turn, so accounts waiting at once with as many
+callers each get equal shares of the IP lane. Even spacing means no window ever holds more than the limit,
+bursts never cluster, and the limiter runs the budget at ``1 / (1 + margin)`` of the documented rate. A
+429 from the server pushes both buckets out by ``Retry-After``, else a full window.
 """
 
 from __future__ import annotations
 
+import os
+import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
+from sqlalchemy.sql.expression import Executable
 
 from hostaway_pipeline.settings import RateLimit
+from hostaway_pipeline.storage.tables import SCHEMA
 from hostaway_pipeline.storage.tables import rate_limit_buckets as buckets
+
+_TABLE = f"{SCHEMA}.{buckets.name}"
+
+# One statement: lock the rows in key order, read the clock once every lock is held (the aggregate reads
+# every locked row first), decide, and book when granted. ``found`` guards against rows deleted under us.
+_RESERVE = sa.text(f"""
+WITH locked AS MATERIALIZED (
+    SELECT bucket_key, next_free_at FROM {_TABLE}
+    WHERE bucket_key = ANY(:keys) ORDER BY bucket_key FOR UPDATE
+), clock AS MATERIALIZED (
+    SELECT clock_timestamp() AS now, count(*) AS found,
+           max(next_free_at) FILTER (WHERE bucket_key = :ip_key) AS ip_next_free,
+           max(next_free_at) FILTER (WHERE bucket_key <> :ip_key) AS account_next_free
+    FROM locked
+), decision AS MATERIALIZED (
+    SELECT now, found, greatest(now, ip_next_free) AS slot_at, account_next_free,
+           found = :expected AND (account_next_free IS NULL OR account_next_free <= greatest(now, ip_next_free))
+               AS granted
+    FROM clock
+), booked AS (
+    UPDATE {_TABLE} AS bucket
+    SET next_free_at = decision.slot_at + make_interval(secs => bucket.interval_seconds),
+        grants = bucket.grants + 1,
+        wait_seconds = bucket.wait_seconds + extract(epoch FROM decision.slot_at - decision.now),
+        updated_at = decision.now
+    FROM decision
+    WHERE decision.granted AND bucket.bucket_key IN (SELECT bucket_key FROM locked)
+)
+SELECT granted, found,
+       extract(epoch FROM CASE WHEN granted THEN slot_at ELSE account_next_free END - now) AS wait_seconds
+FROM decision
+""")
+
+# Same lock order as a reservation; the pause end is read once every lock is held (the aggregate again).
+_REPORT_THROTTLED = sa.text(f"""
+WITH locked AS MATERIALIZED (
+    SELECT bucket_key FROM {_TABLE} WHERE bucket_key = ANY(:keys) ORDER BY bucket_key FOR UPDATE
+), pause AS MATERIALIZED (
+    SELECT clock_timestamp() + make_interval(secs => :pause_seconds) AS until, count(*) AS found FROM locked
+)
+UPDATE {_TABLE} AS bucket
+SET next_free_at = greatest(bucket.next_free_at, pause.until),
+    throttled = bucket.throttled + 1
+FROM pause
+WHERE bucket.bucket_key IN (SELECT bucket_key FROM locked)
+""")
+
+# Deadlock detected, serialization failure, lock not available: the statement changed nothing, run it again.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+_DATABASE_ATTEMPTS = 6
+
+_autocommit_engines: dict[tuple[int, str], Engine] = {}
+_autocommit_engines_lock = threading.Lock()
+
+
+def _autocommit_engine(engine: Engine) -> Engine:
+    """The limiters' own small pool on ``engine``'s database, one per process: autocommit, so each limiter
+    statement is its own transaction in one round trip, and no pre-ping (a dropped connection is retried)."""
+    key = (os.getpid(), engine.url.render_as_string(hide_password=False))
+    with _autocommit_engines_lock:
+        found = _autocommit_engines.get(key)
+        if found is None:
+            found = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=16)
+            _autocommit_engines[key] = found
+        return found
+
+
+def _is_transient(error: sa.exc.DBAPIError) -> bool:
+    return error.connection_invalidated or getattr(error.orig, "pgcode", None) in _TRANSIENT_SQLSTATES
 
 
 @dataclass
@@ -36,6 +114,7 @@ class LimiterCounters:
     waits: int = 0
     wait_seconds: float = 0.0
     throttled_429: int = 0
+    database_retries: int = 0  # limiter statements run again after a deadlock, serialization or connection error
 
     def snapshot(self) -> LimiterCounters:
         return LimiterCounters(**{f.name: getattr(self, f.name) for f in fields(self)})
@@ -83,10 +162,30 @@ class RateLimiter:
             wanted[account_bucket_key(account_id)] = self.interval_seconds(self.per_account)
         return wanted
 
+    def _execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Sequence[Row]:
+        """Run one limiter statement as its own transaction, again after a transient database error.
+
+        Safe to repeat: a statement that failed changed nothing. The one ambiguous case, a connection lost
+        after the server committed, books a second slot (slower, never faster) or counts a 429 twice.
+        """
+        for attempt in range(1, _DATABASE_ATTEMPTS + 1):
+            try:
+                with _autocommit_engine(self.engine).connect() as connection:
+                    result = connection.execute(statement, dict(parameters or {}))
+                    return result.all() if result.returns_rows else []
+            except sa.exc.DBAPIError as error:
+                if attempt == _DATABASE_ATTEMPTS or not _is_transient(error):
+                    raise
+                with self._lock:
+                    self.counters.database_retries += 1
+                self._sleep(random.uniform(0.0, min(1.0, 0.02 * 2**attempt)))  # full jitter
+        raise AssertionError("unreachable")
+
     def _ensure_rows(self, wanted: dict[str, float]) -> None:
         missing = {key: interval for key, interval in wanted.items() if key not in self._ensured}
         if not missing:
             return
+        # Rows are inserted (and, when they exist, locked) in key order, like every other limiter path.
         statement = pg_insert(buckets).values(
             [{"bucket_key": key, "interval_seconds": interval} for key, interval in sorted(missing.items())]
         )
@@ -94,8 +193,7 @@ class RateLimiter:
         statement = statement.on_conflict_do_update(
             index_elements=[buckets.c.bucket_key], set_={"interval_seconds": statement.excluded.interval_seconds}
         )
-        with self.engine.begin() as connection:
-            connection.execute(statement)
+        self._execute(statement)
         with self._lock:
             self._ensured.update(missing)
 
@@ -108,35 +206,14 @@ class RateLimiter:
         own bucket, then queues for the IP lane like everyone else.
         """
         wanted = self._buckets_for(account_id)
-        self._ensure_rows(wanted)
-        keys = sorted(wanted)
-        ip_key = ip_bucket_key(self.egress_id)
-        with self.engine.begin() as connection:
-            rows = connection.execute(
-                sa.select(buckets.c.bucket_key, buckets.c.next_free_at, sa.func.clock_timestamp().label("now"))
-                .where(buckets.c.bucket_key.in_(keys))
-                .order_by(buckets.c.bucket_key)
-                .with_for_update()
-            ).all()
-            now = rows[0].now
-            next_free = {row.bucket_key: row.next_free_at for row in rows}
-            ip_free_at = max(now, next_free[ip_key])
-            account_free_at = max((at for key, at in next_free.items() if key != ip_key), default=now)
-            if account_free_at > ip_free_at:
-                return False, (account_free_at - now).total_seconds()
-            wait_seconds = (ip_free_at - now).total_seconds()
-            connection.execute(
-                sa.update(buckets)
-                .where(buckets.c.bucket_key.in_(keys))
-                .values(
-                    next_free_at=sa.bindparam("granted_at", ip_free_at, type_=buckets.c.next_free_at.type)
-                    + sa.func.make_interval(0, 0, 0, 0, 0, 0, buckets.c.interval_seconds),
-                    grants=buckets.c.grants + 1,
-                    wait_seconds=buckets.c.wait_seconds + wait_seconds,
-                    updated_at=now,
-                )
-            )
-        return True, wait_seconds
+        while True:
+            self._ensure_rows(wanted)
+            (row,) = self._execute(_RESERVE, {"keys": sorted(wanted), "ip_key": ip_bucket_key(self.egress_id),
+                                              "expected": len(wanted)})
+            if row.found == len(wanted):
+                return bool(row.granted), float(row.wait_seconds)
+            with self._lock:  # a row was deleted under us (tests truncate): create it again
+                self._ensured.difference_update(wanted)
 
     def acquire(self, account_id: int | None) -> float:
         """Block until a call for ``account_id`` may be sent; returns the seconds waited."""
@@ -162,18 +239,7 @@ class RateLimiter:
         pause = pause_seconds if pause_seconds is not None else max(
             self.per_ip.period_seconds, self.per_account.period_seconds
         )
-        with self.engine.begin() as connection:
-            connection.execute(
-                sa.update(buckets)
-                .where(buckets.c.bucket_key.in_(sorted(wanted)))
-                .values(
-                    next_free_at=sa.func.greatest(
-                        buckets.c.next_free_at,
-                        sa.func.clock_timestamp() + sa.func.make_interval(0, 0, 0, 0, 0, 0, pause),
-                    ),
-                    throttled=buckets.c.throttled + 1,
-                )
-            )
+        self._execute(_REPORT_THROTTLED, {"keys": sorted(wanted), "pause_seconds": float(pause)})
         with self._lock:
             self.counters.throttled_429 += 1
 

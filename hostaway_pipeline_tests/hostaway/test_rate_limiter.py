@@ -1,8 +1,10 @@
-"""The Postgres-backed limiter: even spacing per bucket, both buckets honoured, 429 pauses, shared state."""
+"""The Postgres-backed limiter: even spacing per bucket, both buckets honoured, 429 pauses, shared state,
+no deadlocks."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import sqlalchemy as sa
 
@@ -95,3 +97,74 @@ def test_limiters_in_different_threads_share_one_schedule(engine):
             sa.select(rate_limit_buckets.c.grants).where(rate_limit_buckets.c.bucket_key == ip_bucket_key("t"))
         ).scalar()
     assert grants == 40
+
+
+def test_reserving_and_reporting_429s_at_once_never_deadlocks(engine):
+    """Threads reserving and threads reporting 429s on the same account hammer the same two rows for a few
+    seconds: every path locks them in one order, so Postgres never has to break a deadlock (and no retry of
+    a database error was needed to hide one). The IP row is created first, so heap order (the order a plain
+    ``UPDATE ... WHERE bucket_key IN (...)`` locks rows in) is the opposite of key order from the start."""
+    limiter(engine).acquire(None)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    limiters: list[RateLimiter] = []
+
+    def hammer(work) -> None:
+        own = limiter(engine, ip="2000/1s", account="2000/1s")  # each thread its own, as processes would
+        limiters.append(own)
+        try:
+            while not stop.is_set():
+                work(own)
+        except BaseException as error:  # collected and asserted below
+            errors.append(error)
+            stop.set()
+
+    threads = [threading.Thread(target=hammer, args=(lambda own: own.acquire(3),)) for _ in range(4)]
+    threads += [threading.Thread(target=hammer, args=(lambda own: own.report_throttled(3, 0.001),))
+                for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    stop.wait(4.0)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(own.counters.database_retries for own in limiters) == 0
+    totals = limiters[0].bucket_totals()[account_bucket_key(3)]
+    assert totals["grants"] > 0 and totals["throttled"] > 0
+
+
+def test_a_deadlock_the_limiter_loses_is_retried_not_raised(engine):
+    """Another transaction holds the IP row while the limiter's reservation holds the account row and waits
+    for it, then asks for the account row: Postgres breaks the deadlock by failing the limiter's statement
+    (the other side checks only after 30 s), and the limiter runs it again instead of failing the step."""
+    pacing = limiter(engine, ip="1000/1s", account="1000/1s")
+    pacing.acquire(9)  # the rows exist
+    errors: list[BaseException] = []
+
+    def reserve_in_thread() -> None:
+        try:
+            pacing.acquire(9)
+        except BaseException as error:  # collected and asserted below
+            errors.append(error)
+
+    def someone_waits_for_a_lock() -> bool:
+        with engine.connect() as observer:  # a new transaction each time: pg_stat_activity is read once per one
+            return bool(observer.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )).scalar())
+
+    reserving = threading.Thread(target=reserve_in_thread)
+    lock_row = sa.select(rate_limit_buckets.c.bucket_key).with_for_update()
+    with engine.connect() as other, other.begin():
+        other.execute(sa.text("SET LOCAL deadlock_timeout = '30s'"))
+        other.execute(lock_row.where(rate_limit_buckets.c.bucket_key == ip_bucket_key("t")))
+        reserving.start()
+        deadline = time.monotonic() + 10
+        while not someone_waits_for_a_lock() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        other.execute(lock_row.where(rate_limit_buckets.c.bucket_key == account_bucket_key(9)))
+    reserving.join(timeout=30)
+    assert errors == []
+    assert pacing.counters.grants == 2 and pacing.counters.database_retries == 1
+
