@@ -13,8 +13,13 @@ limiter statements never deadlock one another; a deadlock, serialization failure
 retried inside the limiter. The database's clock decides, never a host's. Waiters queue on the row locks
 first come, first served: each waiting caller gets its turn, so accounts waiting at once with as many
 callers each get equal shares of the IP lane. Even spacing means no window ever holds more than the limit,
-bursts never cluster, and the limiter runs the budget at ``1 / (1 + margin)`` of the documented rate. A
-429 from the server pushes both buckets out by ``Retry-After``, else a full window.
+bursts never cluster, and the limiter runs the budget at ``1 / (1 + margin)`` of the documented rate.
+
+A 429 from the server pauses both buckets until ``paused_until`` (``Retry-After``, else a full window):
+new bookings land after it, and a caller whose booked slot came after a wait re-reads ``paused_until``
+(one primary-key read) before it may send; if a pause began while it slept, it waits the pause out and
+books again. A slot granted at once needs no re-read (a pause set before the booking already pushed the
+slot past it), so an unhurried call costs one round trip and a paced one two.
 """
 
 from __future__ import annotations
@@ -76,10 +81,15 @@ WITH locked AS MATERIALIZED (
     SELECT clock_timestamp() + make_interval(secs => :pause_seconds) AS until, count(*) AS found FROM locked
 )
 UPDATE {_TABLE} AS bucket
-SET next_free_at = greatest(bucket.next_free_at, pause.until),
+SET paused_until = greatest(bucket.paused_until, pause.until),
+    next_free_at = greatest(bucket.next_free_at, pause.until),
     throttled = bucket.throttled + 1
 FROM pause
 WHERE bucket.bucket_key IN (SELECT bucket_key FROM locked)
+""")
+
+_PAUSED_SECONDS = sa.text(f"""
+SELECT extract(epoch FROM max(paused_until) - clock_timestamp()) FROM {_TABLE} WHERE bucket_key = ANY(:keys)
 """)
 
 # Deadlock detected, serialization failure, lock not available: the statement changed nothing, run it again.
@@ -114,6 +124,7 @@ class LimiterCounters:
     waits: int = 0
     wait_seconds: float = 0.0
     throttled_429: int = 0
+    held_by_pause: int = 0  # booked slots given up because a 429 paused the bucket while the caller slept
     database_retries: int = 0  # limiter statements run again after a deadlock, serialization or connection error
 
     def snapshot(self) -> LimiterCounters:
@@ -215,6 +226,11 @@ class RateLimiter:
             with self._lock:  # a row was deleted under us (tests truncate): create it again
                 self._ensured.difference_update(wanted)
 
+    def paused_seconds(self, account_id: int | None) -> float:
+        """Seconds until a 429 pause on this call's buckets ends (0 when none is running)."""
+        (row,) = self._execute(_PAUSED_SECONDS, {"keys": sorted(self._buckets_for(account_id))})
+        return max(0.0, float(row[0] or 0.0))
+
     def acquire(self, account_id: int | None) -> float:
         """Block until a call for ``account_id`` may be sent; returns the seconds waited."""
         waited = 0.0
@@ -223,8 +239,19 @@ class RateLimiter:
             if wait_seconds > 0:
                 self._sleep(wait_seconds)
                 waited += wait_seconds
-            if granted:
+            if not granted:
+                continue
+            if wait_seconds <= 0:
+                break  # booked for now: a pause reported before the booking already put the slot after it
+            paused_for = self.paused_seconds(account_id)
+            if paused_for <= 0:
                 break
+            # A 429 paused the bucket while this call slept towards its slot: give the slot up, wait the
+            # pause out, then book again (after the pause, behind whoever booked meanwhile).
+            with self._lock:
+                self.counters.held_by_pause += 1
+            self._sleep(paused_for)
+            waited += paused_for
         with self._lock:
             self.counters.grants += 1
             if waited > 0:

@@ -234,6 +234,9 @@ rate_limit_buckets = sa.Table(
     sa.Column("throttled", sa.BigInteger, nullable=False, server_default="0",
               comment="429 answers reported by callers, all time"),
     sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=sa.func.now(), comment="Last grant"),
+    sa.Column("paused_until", TIMESTAMPTZ, nullable=True,
+              comment="No call on this bucket before this instant (database clock): set by a 429, checked by "
+                      "callers whose booked slot came after a wait; NULL when never paused"),
     comment="Shared API rate-limit state: every thread, process and machine on this database paces through it",
 )
 

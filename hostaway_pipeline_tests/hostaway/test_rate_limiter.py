@@ -1,15 +1,17 @@
 """The Postgres-backed limiter: even spacing per bucket, both buckets honoured, 429 pauses, shared state,
-no deadlocks."""
+no deadlocks, a 429 pause that holds back calls already booked."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+import requests
 import sqlalchemy as sa
 
 from hostaway_pipeline.hostaway.rate_limiter import RateLimiter, account_bucket_key, ip_bucket_key
 from hostaway_pipeline.settings import RateLimit
+from hostaway_pipeline.simulator.server import SimulatorServer
 from hostaway_pipeline.storage.tables import rate_limit_buckets
 
 
@@ -167,4 +169,46 @@ def test_a_deadlock_the_limiter_loses_is_retried_not_raised(engine):
     reserving.join(timeout=30)
     assert errors == []
     assert pacing.counters.grants == 2 and pacing.counters.database_retries == 1
+
+
+def test_a_429_pause_holds_back_calls_already_booked_into_it(engine):
+    """Six threads book IP slots 0.2 s apart and sleep towards them; then a 429 is reported through another
+    limiter (as another process would, knowing only what Postgres knows) with a 1 s pause. The stand-in
+    records no call inside the pause: the calls booked into it go after it, booked again one spacing apart."""
+    interval, pause = 0.2, 1.0
+    egress = "pause-test"
+    pacing = RateLimiter(engine, RateLimit.parse("5/1s", "ip"), RateLimit.parse("100/1s", "account"), 0.0, egress)
+    reporter = RateLimiter(engine, RateLimit.parse("5/1s", "ip"), RateLimit.parse("100/1s", "account"), 0.0, egress)
+    errors: list[BaseException] = []
+    with SimulatorServer(accounts={1: "empty"}, seed=1, time_scale=10.0) as simulator:  # stand-in: 15 calls/s
+
+        def call() -> None:
+            try:
+                pacing.acquire(1)
+                # No token: the stand-in answers 403 but logs the call with its time like any other.
+                requests.get(f"{simulator.base_url}/listings", timeout=10)
+            except BaseException as error:  # collected and asserted below
+                errors.append(error)
+
+        threads = [threading.Thread(target=call) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+            reporter.bucket_totals().get(ip_bucket_key(egress), {}).get("grants") == 6 and simulator.calls()
+        ):
+            time.sleep(0.005)  # every thread holds a slot, and the one booked for now has been sent
+        reported_from = time.monotonic()
+        reporter.report_throttled(1, pause)
+        reported_at = time.monotonic()
+        for thread in threads:
+            thread.join(timeout=30)
+        sent = sorted(call["time"] for call in simulator.calls())
+    assert errors == [] and len(sent) == 6
+    pause_ends = reported_from + pause
+    # A call that passed its check just before the pause was committed may reach the stand-in just after.
+    assert [moment for moment in sent if reported_at + 0.05 < moment < pause_ends] == []
+    held_back = [moment for moment in sent if moment >= pause_ends]
+    assert len(held_back) >= 3 and pacing.counters.held_by_pause == len(held_back)
+    assert min(later - earlier for earlier, later in zip(held_back, held_back[1:], strict=False)) > 0.7 * interval
 
