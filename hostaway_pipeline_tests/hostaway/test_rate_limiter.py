@@ -1,10 +1,11 @@
 """The Postgres-backed limiter: even spacing per bucket, both buckets honoured, 429 pauses, shared state,
-no deadlocks, a 429 pause that holds back calls already booked."""
+no deadlocks, fairness between accounts."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 
 import requests
 import sqlalchemy as sa
@@ -212,3 +213,34 @@ def test_a_429_pause_holds_back_calls_already_booked_into_it(engine):
     assert len(held_back) >= 3 and pacing.counters.held_by_pause == len(held_back)
     assert min(later - earlier for earlier, later in zip(held_back, held_back[1:], strict=False)) > 0.7 * interval
 
+
+def test_accounts_waiting_at_once_get_equal_shares_of_a_tight_ip_lane(engine):
+    """Two accounts, three waiting threads each, one IP lane far tighter than either account's own limit:
+    over the contention interval each account gets roughly half the grants (counted, not timed)."""
+    grants: Counter[int] = Counter()
+    counting = threading.Lock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def worker(account_id: int) -> None:
+        own = RateLimiter(engine, RateLimit.parse("40/1s", "ip"), RateLimit.parse("1000/1s", "account"), 0.0,
+                          "fair-test")
+        try:
+            while not stop.is_set():
+                own.acquire(account_id)
+                with counting:
+                    grants[account_id] += 1
+        except BaseException as error:  # collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(account,)) for account in (21, 22) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(3.0)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert errors == []
+    total = grants[21] + grants[22]
+    assert total >= 40
+    assert 0.3 <= grants[21] / total <= 0.7, grants
