@@ -101,6 +101,12 @@ def test_the_secret_can_be_typed_at_a_no_echo_prompt(cli_env):
     [
         (("accounts", "add", "abc"), SECRET, "account id must be a positive integer"),
         (("accounts", "add", "-5"), SECRET, "account id must be a positive integer"),
+        (("accounts", "add", "0"), SECRET, "account id must be a positive integer"),
+        (("accounts", "add", "²"), SECRET, "account id must be a positive integer"),  # isdigit() but not int()
+        (("accounts", "add", "١٢"), SECRET, "account id must be a positive integer"),  # non-ASCII digits
+        (("accounts", "add", "99999999999999999999"), SECRET, "account id must be a positive integer"),
+        (("accounts", "add", str(2**63)), SECRET, "account id must be a positive integer"),  # bigint + 1
+        (("accounts", "disable", "²"), SECRET, "account id must be a positive integer"),
         (("accounts", "add", "55"), "   ", "client secret is empty"),
         (("accounts", "disable", "999"), SECRET, "account 999 is not registered"),
         (("accounts", "enable", "999"), SECRET, "account 999 is not registered"),

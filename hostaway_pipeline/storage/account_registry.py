@@ -30,11 +30,20 @@ class Account:
     updated_at: datetime
 
 
+MAX_ACCOUNT_ID = 2**63 - 1  # the bigint column's upper bound
+
+
 def parse_account_id(text: str | int) -> int:
-    """Hostaway account ids are positive integers; anything else is a clear error."""
+    """Hostaway account ids are positive integers that fit a bigint; anything else is a clear error.
+
+    Only ASCII digits count: ``str.isdigit`` also accepts e.g. ``'²'`` (which ``int`` rejects) and other
+    scripts' digits (which ``int`` accepts), neither of which is an id anyone meant to type.
+    """
     value = str(text).strip()
-    if not value.isdigit() or int(value) <= 0:
-        raise AccountError(f"account id must be a positive integer, got {str(text)!r}")
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ACCOUNT_ID:
+        raise AccountError(
+            f"account id must be a positive integer (at most {MAX_ACCOUNT_ID}), got {str(text)!r}"
+        )
     return int(value)
 
 
