@@ -17,7 +17,18 @@ HOSTAWAY_API_BASE_URL_DEFAULT = "https://api.hostaway.com/v1"
 ALWAYS_REDACTED_FIELDS: frozenset[str] = frozenset(
     {"ccNumber", "cvc", "ccName", "ccExpirationYear", "ccExpirationMonth"}
 )
-DEFAULT_EXTRA_REDACTED_FIELDS: tuple[str, ...] = ("doorCode",)
+# Credentials and access links seen in real payloads (field_shapes.json): door and Wi-Fi codes, and the
+# guest-portal hash and URLs that open a reservation's portal without any other login. Configurable
+# (HOSTAWAY_REDACT_FIELDS replaces this list); names match case-insensitively.
+DEFAULT_EXTRA_REDACTED_FIELDS: tuple[str, ...] = (
+    "doorCode",
+    "doorCodeInstruction",
+    "doorSecurityCode",
+    "wifiPassword",
+    "guestAuthHash",
+    "guestPortalUrl",
+    "guestPortalRevampUrl",
+)
 
 
 class ConfigurationError(ValueError):

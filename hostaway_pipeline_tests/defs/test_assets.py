@@ -14,7 +14,7 @@ from hostaway_pipeline.defs.checks import (
     reservations_listing_exists,
 )
 from hostaway_pipeline.hostaway.client import FetchResult
-from hostaway_pipeline.settings import ALWAYS_REDACTED_FIELDS
+from hostaway_pipeline.settings import ALWAYS_REDACTED_FIELDS, DEFAULT_EXTRA_REDACTED_FIELDS
 from hostaway_pipeline.simulator.server import SimulatorServer
 from hostaway_pipeline.storage import tables
 from hostaway_pipeline.storage.entity_writer import EntityWriter
@@ -24,7 +24,7 @@ from hostaway_pipeline.sync.messages_sync import DEFAULT_REVERIFY_DAYS
 from hostaway_pipeline_tests.pipeline_harness import TIME_SCALE, build_harness
 
 ACCOUNT = 31001
-REDACT = Redactor(ALWAYS_REDACTED_FIELDS | {"doorCode"})
+REDACT = Redactor(ALWAYS_REDACTED_FIELDS | set(DEFAULT_EXTRA_REDACTED_FIELDS))  # the default settings
 ENTITIES = ("listings", "reservations", "conversations", "messages")
 
 
