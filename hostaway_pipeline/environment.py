@@ -10,7 +10,7 @@ embedded server), ``HOSTAWAY_DAGSTER_DATABASE_URL`` (defaults to the warehouse d
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hostaway_pipeline.settings import Settings, load_settings
@@ -22,7 +22,7 @@ INSTANCE_TEMPLATE = Path(__file__).with_name("dagster_instance.yaml")
 @dataclass(frozen=True)
 class PreparedEnvironment:
     settings: Settings
-    database_url: str
+    database_url: str = field(repr=False)  # may carry a password
     dagster_home: Path
 
 

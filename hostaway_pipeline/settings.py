@@ -73,9 +73,11 @@ class Settings:
     """The pipeline's configuration, read from the environment by :func:`load_settings`."""
 
     home: Path
-    database_url: str | None
-    dagster_database_url: str | None
-    secret_key: str | None
+    # URLs may carry a password and the key decrypts every stored secret: kept out of repr (and so out
+    # of logs, tracebacks and Dagster's resource displays).
+    database_url: str | None = field(repr=False)
+    dagster_database_url: str | None = field(repr=False)
+    secret_key: str | None = field(repr=False)
     api_base_url: str
     rate_limit_per_ip: RateLimit
     rate_limit_per_account: RateLimit
