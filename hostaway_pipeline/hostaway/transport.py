@@ -205,8 +205,10 @@ class HostawayTransport:
         try:
             body = response.json()
         except (json.JSONDecodeError, ValueError):
+            # Never quote the body: even a broken one can carry guest data or a token into the logs.
+            content_type = (response.headers.get("Content-Type") or "none")[:100]
             raise HostawayResponseError(
-                f"the response is not valid JSON (first bytes: {response.text[:60]!r})",
+                f"the response is not valid JSON (content type {content_type!r}, {len(response.content)} bytes)",
                 endpoint=endpoint, account_id=account_id, status=response.status_code,
             ) from None
         if isinstance(body, dict) and body.get("status") == "fail":
