@@ -2,10 +2,10 @@
 
 One ``requests.Session`` per process (connection pooling across threads). For each attempt it first
 acquires a slot from the shared :class:`RateLimiter`, so retries are paced like any other call. It
-retries 429, 5xx, timeouts and connection errors with bounded full-jitter backoff (``Retry-After``
-honoured; a 429 also pauses the shared buckets), never other 4xx; on 401, or a 403 whose body looks
-like an auth failure, it refreshes the token once per request. Errors are typed and never carry a
-secret: only the endpoint template, account id and status.
+retries 429, 5xx, timeouts, connection errors and bodies cut off mid-way with bounded full-jitter
+backoff (``Retry-After`` honoured; a 429 also pauses the shared buckets), never other 4xx; on 401, or
+a 403 whose body looks like an auth failure, it refreshes the token once per request. Errors are typed
+and never carry a secret: only the endpoint template, account id and status.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from hostaway_pipeline.hostaway.errors import (
@@ -30,6 +31,16 @@ from hostaway_pipeline.hostaway.errors import (
 )
 from hostaway_pipeline.hostaway.rate_limiter import RateLimiter
 from hostaway_pipeline.hostaway.retry_policy import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+
+# A connection dropped mid-body surfaces as ChunkedEncodingError (urllib3's ProtocolError/IncompleteRead
+# underneath), a garbled compressed body as ContentDecodingError: neither is a requests.ConnectionError,
+# yet both are transient transport failures like a reset. ProtocolError is listed in case a urllib3
+# path ever lets it through unwrapped.
+_BROKEN_BODY_ERRORS: tuple[type[Exception], ...] = (
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    urllib3.exceptions.ProtocolError,
+)
 
 _AUTH_WORDS = ("token", "auth", "unauthori", "expired", "invalid", "credential", "forbidden access")
 
@@ -165,6 +176,8 @@ class HostawayTransport:
                 failure = "timed out"
             except requests.ConnectionError as error:
                 failure = f"connection failed ({type(error).__name__})"
+            except _BROKEN_BODY_ERRORS as error:  # headers arrived, the body did not (whole)
+                failure = f"response body broken off or undecodable ({type(error).__name__})"
             else:
                 status = response.status_code
                 if 200 <= status < 300:
