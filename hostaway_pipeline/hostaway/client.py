@@ -9,6 +9,7 @@ fetches for many conversations run in parallel threads, all paced by the shared 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -56,7 +57,12 @@ def _version(source_object: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[s
 
 
 class AccountTokens(TokenSource):
-    """Tokens for one account: in-process cache over the shared Postgres store; mints through the transport."""
+    """Tokens for one account: in-process cache over the shared Postgres store; mints through the transport.
+
+    A token is cached with the moment it becomes usable (Hostaway refuses a token in its first second),
+    and every caller, not only the one that fetched or minted it, waits until then: a thread finding a
+    freshly minted token in the cache must not send it early (that earns a 403 and a refresh cascade).
+    """
 
     def __init__(self, store: AccessTokenStore, transport: HostawayTransport, client_secret: Callable[[], str],
                  stats: CallStats, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -65,25 +71,43 @@ class AccountTokens(TokenSource):
         self.client_secret = client_secret
         self.stats = stats
         self._sleep = sleep
+        self._lock = threading.Lock()
         self._cached: AccessToken | None = None
+        self._usable_at = 0.0  # time.monotonic() from which the cached token may be sent
 
-    def _ready(self, token: AccessToken) -> tuple[str, object]:
+    def _remember(self, token: AccessToken) -> AccessToken:
+        """Cache ``token`` with its usable-at moment; call with the lock held."""
         self._cached = token
-        if token.usable_in_seconds > 0:  # Hostaway refuses a token in its first second
-            self._sleep(token.usable_in_seconds)
+        self._usable_at = time.monotonic() + token.usable_in_seconds
+        return token
+
+    def _when_usable(self, token: AccessToken, usable_at: float) -> tuple[str, object]:
+        """Sleep (outside the lock) until ``token`` is usable, then hand it out."""
+        wait = usable_at - time.monotonic()
+        if wait > 0:
+            self._sleep(wait)
         return token.token, token.issued_at
 
     def token(self, account_id: int) -> tuple[str, object]:
-        if self._cached is not None:
-            return self._cached.token, self._cached.issued_at
-        stored = self.store.current(account_id)
-        if stored is not None:
-            return self._ready(stored)
-        return self._ready(self.store.refresh(account_id, lambda: self._mint(account_id)))
+        with self._lock:
+            cached = self._cached
+            if cached is None:
+                cached = self._remember(
+                    self.store.current(account_id)
+                    or self.store.refresh(account_id, lambda: self._mint(account_id))
+                )
+            usable_at = self._usable_at
+        return self._when_usable(cached, usable_at)
 
     def replace(self, account_id: int, failed_version: object) -> tuple[str, object]:
-        self._cached = None
-        return self._ready(self.store.refresh(account_id, lambda: self._mint(account_id), failed_version))  # type: ignore[arg-type]
+        with self._lock:
+            cached = self._cached
+            if cached is None or cached.issued_at == failed_version:  # else another thread already replaced it
+                cached = self._remember(
+                    self.store.refresh(account_id, lambda: self._mint(account_id), failed_version)  # type: ignore[arg-type]
+                )
+            usable_at = self._usable_at
+        return self._when_usable(cached, usable_at)
 
     def _mint(self, account_id: int) -> tuple[str, float]:
         try:
