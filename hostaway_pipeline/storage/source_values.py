@@ -8,7 +8,7 @@ that cannot be read raises ``ValueError`` naming it, so a schema drift upstream 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 HOSTAWAY_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -71,7 +71,13 @@ def to_decimal(value: Any) -> Decimal | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"not a number: {value!r}")
-    return Decimal(str(value))
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:  # an ArithmeticError, not a ValueError: the writer would not name the field
+        raise ValueError(f"not a number: {value!r}") from None
+    if not number.is_finite():  # NaN/Infinity are no amount (and Infinity fails the numeric column)
+        raise ValueError(f"not a number: {value!r}")
+    return number
 
 
 def to_float(value: Any) -> float | None:

@@ -1,0 +1,37 @@
+"""Unreadable money values fail as ValueError naming the value, so the writer names entity and field."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from hostaway_pipeline.settings import ALWAYS_REDACTED_FIELDS
+from hostaway_pipeline.storage import tables
+from hostaway_pipeline.storage.entity_writer import EntityWriter
+from hostaway_pipeline.storage.redaction import Redactor
+from hostaway_pipeline.storage.source_values import to_decimal
+
+ACCOUNT = 4343
+
+
+@pytest.mark.parametrize("value", ["12,5", "twelve", "1.2.3", "", None, "NaN", "Infinity", float("inf")])
+def test_to_decimal_raises_value_error_for_what_it_cannot_read(value):
+    if value in ("", None):
+        assert to_decimal(value) is None
+        return
+    with pytest.raises(ValueError, match="not a number"):
+        to_decimal(value)
+
+
+def test_a_comma_decimal_fails_the_write_naming_entity_field_and_account(engine):
+    writer = EntityWriter(engine, Redactor(ALWAYS_REDACTED_FIELDS))
+    good = {"id": 1, "listingMapId": 7, "totalPrice": "12.5", "updatedOn": "2026-11-01 10:00:00"}
+    bad = {**good, "id": 2, "totalPrice": "12,5"}
+    with pytest.raises(ValueError) as raised:
+        writer.write("reservations", ACCOUNT, [good, bad])
+    assert str(raised.value) == (
+        f"reservations 2 of account {ACCOUNT}: field totalPrice: not a number: '12,5'"
+    )
+    table = tables.ENTITY_TABLES["reservations"].table
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
