@@ -9,6 +9,7 @@ the key explicitly: generating one silently there would make secrets unreadable 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -50,12 +51,21 @@ def _generated_key(home: Path) -> bytes:
         return path.read_bytes().strip()
     home.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
-    try:  # O_EXCL: two processes racing on a fresh home agree on the first key written
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(descriptor, "wb") as key_file:
-        key_file.write(key)
+    # The whole key goes into a private temporary file first, which is then hard-linked into place:
+    # link() is atomic and fails if the name exists, so no process ever reads a half-written (or empty)
+    # key file, and processes racing on a fresh home all agree on the first key linked.
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{KEY_FILE_NAME}.", dir=home)  # mode 0600
+    try:
+        with os.fdopen(descriptor, "wb") as key_file:
+            key_file.write(key)
+            key_file.flush()
+            os.fsync(key_file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_bytes().strip()
+    finally:
+        os.unlink(temporary)
     return key
 
 
