@@ -104,10 +104,18 @@ def account_statuses(instance: dg.DagsterInstance, engine: Engine, accounts: Seq
     return statuses
 
 
+# How many of the newest check evaluations ``status`` reads: several weeks of daily syncs for hundreds of
+# accounts. A (partition, check) not evaluated within them is reported as not failing.
+CHECK_EVALUATIONS_READ = 5000
+
+
 def _latest_failing_checks(instance: dg.DagsterInstance) -> dict[str, set[str]]:
     """Partition key -> checks whose most recent evaluation for that partition failed."""
+    # Newest first: read oldest first, the window would stay on the first evaluations ever stored and
+    # miss every later one once the history grew past it.
     records = instance.get_event_records(
-        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION), limit=5000, ascending=True
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION),
+        limit=CHECK_EVALUATIONS_READ, ascending=False,
     )
     latest: dict[tuple[str, str], bool] = {}
     for record in records:
@@ -117,7 +125,7 @@ def _latest_failing_checks(instance: dg.DagsterInstance) -> dict[str, set[str]]:
         evaluation = event.asset_check_evaluation_data
         partition = getattr(evaluation, "partition", None) or ""
         name = f"{'/'.join(evaluation.asset_key.path)}:{evaluation.check_name}"
-        latest[(partition, name)] = evaluation.passed
+        latest.setdefault((partition, name), evaluation.passed)  # the first seen is the latest
     failing: dict[str, set[str]] = {}
     for (partition, name), passed in latest.items():
         if not passed:
