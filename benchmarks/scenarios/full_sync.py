@@ -21,6 +21,7 @@ from benchmarks.wiring import BenchTarget, fresh_database, server_url
 from hostaway_pipeline.defs.assets import HOSTAWAY_ASSETS
 from hostaway_pipeline.defs.checks import HOSTAWAY_CHECKS
 from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
+from hostaway_pipeline.orchestration import materialization_metadata
 
 ACCOUNT_ID = 30001
 DAILY_CHANGES = {"cancel_reservations": 3, "update_reservations": 5, "new_reservations": 4,
@@ -39,10 +40,7 @@ def _materialize(target: BenchTarget, instance: dg.DagsterInstance) -> tuple[dg.
 
 
 def _summary(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
-    metadata: dict[str, dict[str, Any]] = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        metadata[materialization.asset_key.path[-1]] = {k: v.value for k, v in materialization.metadata.items()}
+    metadata = materialization_metadata(result)
     failed_checks = [str(e.asset_check_key.name) for e in result.get_asset_check_evaluations() if not e.passed]
     return {"success": result.success, "failed_checks": failed_checks,
             "calls": sum(int(m.get("api_calls", 0)) for m in metadata.values()), "assets": metadata}
