@@ -13,6 +13,19 @@ from pathlib import Path
 
 HOSTAWAY_API_BASE_URL_DEFAULT = "https://api.hostaway.com/v1"
 
+# The shared rate limiter's protections (see hostaway/rate_limiter.py):
+# - the guard is an absolute time added to every bucket's window before it is divided into even slots, so a
+#   call that reaches the server up to (margin x window + guard) late never shares a window with the call
+#   a full window of slots after it; unlike the margin it does not shrink with the window;
+# - the maximum pause caps every pause a 429 sets (Retry-After seconds or HTTP date, and the default of
+#   one window), whatever the server sent;
+# - the ceiling is the furthest ahead the limiter ever schedules anything: the maximum pause may not exceed
+#   it, and a pause or a booking stored further ahead is a leftover of a bug and is ignored.
+RATE_LIMIT_GUARD_SECONDS_DEFAULT = 0.1
+RATE_LIMIT_GUARD_SECONDS_MAX = 5.0
+RATE_LIMIT_MAX_PAUSE_SECONDS_DEFAULT = 120.0
+RATE_LIMIT_SCHEDULE_CEILING_SECONDS = 600.0
+
 # Card data is never stored, whatever the configuration says.
 ALWAYS_REDACTED_FIELDS: frozenset[str] = frozenset(
     {"ccNumber", "cvc", "ccName", "ccExpirationYear", "ccExpirationMonth"}
@@ -68,6 +81,21 @@ def _positive_int(environ: dict[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+def _seconds(environ: dict[str, str], name: str, default: float, minimum: float, maximum: float,
+             what: str) -> float:
+    """A number of seconds in ``[minimum, maximum]``; NaN, infinity and anything unreadable are refused."""
+    text = _env(name, environ)
+    if text is None:
+        return default
+    try:
+        value = float(text.strip().removesuffix("s"))
+    except ValueError:
+        value = float("nan")
+    if not minimum <= value <= maximum:  # False for NaN too
+        raise ConfigurationError(f"{name}={text!r} must be {what}: seconds between {minimum:g} and {maximum:g}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """The pipeline's configuration, read from the environment by :func:`load_settings`."""
@@ -82,6 +110,8 @@ class Settings:
     rate_limit_per_ip: RateLimit
     rate_limit_per_account: RateLimit
     rate_limit_margin: float
+    rate_limit_guard_seconds: float
+    rate_limit_max_pause_seconds: float
     egress_id: str
     extra_redacted_fields: tuple[str, ...]
     reconcile_cron: str
@@ -133,6 +163,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             _env("HOSTAWAY_RATE_LIMIT_PER_ACCOUNT", env) or "20/10s", "HOSTAWAY_RATE_LIMIT_PER_ACCOUNT"
         ),
         rate_limit_margin=margin,
+        rate_limit_guard_seconds=_seconds(
+            env, "HOSTAWAY_RATE_LIMIT_GUARD", RATE_LIMIT_GUARD_SECONDS_DEFAULT, 0.0, RATE_LIMIT_GUARD_SECONDS_MAX,
+            "the absolute guard time added to each rate-limit window against network jitter",
+        ),
+        rate_limit_max_pause_seconds=_seconds(
+            env, "HOSTAWAY_RATE_LIMIT_MAX_PAUSE", RATE_LIMIT_MAX_PAUSE_SECONDS_DEFAULT, 1.0,
+            RATE_LIMIT_SCHEDULE_CEILING_SECONDS, "the longest pause a 429 may set (Retry-After is capped at it)",
+        ),
         egress_id=_env("HOSTAWAY_EGRESS_ID", env) or "default",
         extra_redacted_fields=extra_redacted,
         reconcile_cron=_env("HOSTAWAY_RECONCILE_CRON", env) or "0 2 * * *",
