@@ -58,6 +58,8 @@ class HostawayRateLimiterResource(dg.ConfigurableResource):
     per_ip: str | None = None  # default HOSTAWAY_RATE_LIMIT_PER_IP or 15/10s
     per_account: str | None = None  # default HOSTAWAY_RATE_LIMIT_PER_ACCOUNT or 20/10s
     margin: float | None = None  # default HOSTAWAY_RATE_LIMIT_MARGIN or 0.03
+    guard_seconds: float | None = None  # default HOSTAWAY_RATE_LIMIT_GUARD or 0.1: absolute jitter guard per window
+    max_pause_seconds: float | None = None  # default HOSTAWAY_RATE_LIMIT_MAX_PAUSE or 120: cap of any 429 pause
     egress_id: str | None = None  # default HOSTAWAY_EGRESS_ID: processes sharing an egress IP share this
 
     @cached_property
@@ -69,6 +71,9 @@ class HostawayRateLimiterResource(dg.ConfigurableResource):
             RateLimit.parse(self.per_account, "per_account") if self.per_account else settings.rate_limit_per_account,
             settings.rate_limit_margin if self.margin is None else self.margin,
             self.egress_id or settings.egress_id,
+            guard_seconds=settings.rate_limit_guard_seconds if self.guard_seconds is None else self.guard_seconds,
+            max_pause_seconds=(settings.rate_limit_max_pause_seconds if self.max_pause_seconds is None
+                               else self.max_pause_seconds),
         )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.schema import SchemaItem
 
 from hostaway_pipeline.storage import source_values as v
@@ -235,8 +235,12 @@ rate_limit_buckets = sa.Table(
               comment="429 answers reported by callers, all time"),
     sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=sa.func.now(), comment="Last grant"),
     sa.Column("paused_until", TIMESTAMPTZ, nullable=True,
-              comment="No call on this bucket before this instant (database clock): set by a 429, checked by "
-                      "callers whose booked slot came after a wait; NULL when never paused"),
+              comment="No call on this bucket before this instant (database clock): set by a 429, at most the "
+                      "maximum pause ahead; honoured by every reservation and re-checked by callers whose booked "
+                      "slot came after a wait; NULL when never paused"),
+    sa.Column("recent_slots", ARRAY(TIMESTAMPTZ), nullable=False, server_default="{}",
+              comment="IP buckets: the slots granted over the last two windows, oldest first (empty for account "
+                      "buckets); a 429 counts them to tell the account's limit from the IP's"),
     comment="Shared API rate-limit state: every thread, process and machine on this database paces through it",
 )
 
