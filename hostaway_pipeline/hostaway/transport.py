@@ -1,11 +1,16 @@
 """The HTTP layer every Hostaway request goes through: pacing, auth, retries, JSON, counting.
 
 One ``requests.Session`` per process (connection pooling across threads). For each attempt it first
-acquires a slot from the shared :class:`RateLimiter`, so retries are paced like any other call. It
-retries 429, 5xx, timeouts, connection errors and bodies cut off mid-way with bounded full-jitter
-backoff (``Retry-After`` honoured; a 429 also pauses the shared buckets), never other 4xx; on 401, or
-a 403 whose body looks like an auth failure, it refreshes the token once per request. Errors are typed
-and never carry a secret: only the endpoint template, account id and status.
+acquires a slot from the shared :class:`RateLimiter`, so retries are paced like any other call; the
+acquire's deadline is the end of the request's retry budget (``max_total_seconds``), and running past it
+ends the request with :class:`HostawayUnavailableError` instead of waiting on. It retries 429, 5xx,
+timeouts, connection errors and bodies cut off mid-way with bounded full-jitter backoff, never other 4xx;
+``Retry-After`` is honoured only as a finite non-negative number or a date, and capped at the limiter's
+maximum pause. A 429 is reported to the limiter with how long ago the call was sent, and the limiter
+pauses the account's bucket (and the egress IP's only when this deployment filled the IP window); the
+next acquire waits the pause out. On 401, or a 403 whose body looks like an auth failure, it refreshes the
+token once per request. Errors are typed and never carry a secret: only the endpoint template, account id
+and status.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from hostaway_pipeline.hostaway.errors import (
     HostawayResponseError,
     HostawayUnavailableError,
 )
-from hostaway_pipeline.hostaway.rate_limiter import RateLimiter
+from hostaway_pipeline.hostaway.rate_limiter import RateLimitDeadlineExceeded, RateLimiter
 from hostaway_pipeline.hostaway.retry_policy import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 
 # A connection dropped mid-body surfaces as ChunkedEncodingError (urllib3's ProtocolError/IncompleteRead
@@ -158,15 +163,25 @@ class HostawayTransport:
         refreshed = False
         token, token_version = tokens.token(account_id) if tokens else (None, None)
         endpoint_name = endpoint.rsplit("/", 1)[-1] if "{" not in endpoint else endpoint
+        deadline = started + policy.max_total_seconds
+        last_failure = ""
         while True:
             attempt += 1
-            stats.add(rate_limit_wait_seconds=self.limiter.acquire(account_id))
+            try:
+                stats.add(rate_limit_wait_seconds=self.limiter.acquire(account_id, deadline=deadline))
+            except RateLimitDeadlineExceeded as error:
+                after = f" after {attempt - 1} attempts (last failure: {last_failure})" if last_failure else ""
+                raise HostawayUnavailableError(
+                    f"gave up within the {policy.max_total_seconds:g} s retry budget{after}: {error}",
+                    endpoint=endpoint, account_id=account_id,
+                ) from None
             headers = {"Accept": "application/json"}
             if token is not None:
                 headers["Authorization"] = f"Bearer {token}"
             failure: str
             retry_after: float | None = None
             stats.count_call(endpoint_name)
+            sent_at = time.monotonic()
             try:
                 response = self.session.request(
                     method, f"{self.base_url}{path}", params=params, data=form, json=json_body,
@@ -196,11 +211,14 @@ class HostawayTransport:
                     error_type = HostawayAuthError if status in (401, 403) and tokens is None else HostawayClientError
                     raise error_type(_server_message(body_text), endpoint=endpoint, account_id=account_id,
                                      status=status)
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"),
+                                                max_seconds=self.limiter.max_pause_seconds)
                 failure = f"HTTP {status}"
                 if status == 429:
                     stats.add(throttled_429=1)
-                    self.limiter.report_throttled(account_id, retry_after)
+                    self.limiter.report_throttled(account_id, retry_after,
+                                                  sent_seconds_ago=time.monotonic() - sent_at)
+            last_failure = failure
             elapsed = time.monotonic() - started
             delay = policy.backoff_seconds(attempt, retry_after)
             if attempt >= policy.max_attempts or elapsed + delay > policy.max_total_seconds:
