@@ -1,55 +1,93 @@
-"""The Hostaway API client for one account: what each endpoint returns, complete and deduplicated.
+"""The Hostaway API client for one account: what each endpoint returns, deduplicated, and whether whole.
 
-Built on :class:`HostawayTransport` (pacing, retries, auth) and the paging strategies. Reads are
-complete even when rows change during paging: reservations walk the ``afterId`` cursor (falling back
-to offset pages plus a catch-up pass on servers that ignore it); conversations re-read the head of the
-list when fewer distinct ids arrived than ``count`` (a conversation that moves up while paging). Message
-fetches for many conversations run in parallel threads, all paced by the shared limiter.
+Built on :class:`HostawayTransport` (pacing, retries, auth) and the paging strategies. Reads tolerate
+every reading of the API the docs leave open and rows changing while they page: reservations walk the
+``afterId`` cursor (an offset walk when the server does not follow it) plus a catch-up on recent
+activity; conversations re-read the head of the list when fewer distinct ids arrived than ``count``.
+Each read says whether it is complete (distinct objects >= the API's ``count``); ``lookup`` reads one
+object by id, which is how a sync proves a row gone (404) before deleting it. Message fetches for many
+conversations run in parallel threads, all paced by the shared limiter, and fail one conversation at a
+time, never the batch.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from hostaway_pipeline.hostaway.access_tokens import AccessToken, AccessTokenStore
-from hostaway_pipeline.hostaway.errors import HostawayAuthError, HostawayClientError, HostawayResponseError
-from hostaway_pipeline.hostaway.paging import PAGE_LIMIT, AfterIdPaging, CursorIgnored, OffsetPaging, Page
+from hostaway_pipeline.hostaway.errors import (
+    HostawayAuthError,
+    HostawayClientError,
+    HostawayError,
+    HostawayResponseError,
+)
+from hostaway_pipeline.hostaway.paging import (
+    PAGE_LIMIT,
+    AfterIdPaging,
+    CursorUnusable,
+    Fetch,
+    OffsetPaging,
+    Page,
+    row_id,
+)
 from hostaway_pipeline.hostaway.transport import CallStats, HostawayTransport, TokenSource
 
 ACCESS_TOKENS = "/accessTokens"
+RESERVATION_VERSION_KEYS = ("updatedOn", "latestActivityOn")
+# Catch-up reads of recently active reservations, each repeated only while the previous one found new
+# rows or versions (the account is changing as we read); one round costs one call on a quiet account.
+CATCH_UP_ROUNDS = 4
 
 
 @dataclass
 class FetchResult:
-    """Every object of one listing call, deduplicated by id, plus the server's ``count``."""
+    """Every object of one read, deduplicated by id (newest version kept), and what proves it whole.
+
+    ``reported_count`` is the API's ``count`` for the read (a cursorless request's, so the total, not
+    what remains after a cursor). ``complete`` says whether the read holds at least that many distinct
+    objects; an incomplete read is still good for upserts, never for concluding that a row it lacks is
+    gone upstream. Even a complete read is no proof of deletion for a row it lacks (rows shift between
+    offset pages while others are deleted): the sync confirms each deletion by id.
+    """
 
     objects: list[dict]
     reported_count: int | None
+    complete: bool = True
+    strategy: str = "offset"
+    notes: list[str] = field(default_factory=list)
 
     @property
-    def complete(self) -> bool:
-        """Whether the read holds every object the API's ``count`` promised (unknown count: trust the walk).
-
-        An incomplete read (rows moved between offset pages, a count that grew mid-walk) is still good
-        for upserts, never for concluding that a row it lacks is gone upstream.
-        """
-        return self.reported_count is None or len(self.objects) >= self.reported_count
+    def ids(self) -> set[int]:
+        return {i for i in (row_id(o) for o in self.objects) if i is not None}
 
 
-def newest_by_id(objects: Iterable[Mapping[str, Any]], version_keys: tuple[str, ...] = ("updatedOn",)) -> list[dict]:
-    """Deduplicate by id keeping the newest version (by ``version_keys``, later read wins ties)."""
+def newest_by_id(objects: Iterable[Any], version_keys: tuple[str, ...] = ("updatedOn",)) -> list[dict]:
+    """Deduplicate by id keeping the newest version (by ``version_keys``, later read wins ties).
+
+    Rows without a usable id are kept as they are: the writer counts and skips them.
+    """
     chosen: dict[int, dict] = {}
+    unusable: list[dict] = []
     for candidate in objects:
-        object_id = int(candidate["id"])
+        object_id = row_id(candidate)
+        if object_id is None:
+            unusable.append(candidate)
+            continue
         current = chosen.get(object_id)
         if current is None or _version(candidate, version_keys) >= _version(current, version_keys):
             chosen[object_id] = dict(candidate)
-    return list(chosen.values())
+    return [*chosen.values(), *unusable]
+
+
+def _newest(rows: Iterable[Any], key: str) -> str | None:
+    values = [str(row[key]) for row in rows if isinstance(row, Mapping) and row.get(key)]
+    return max(values) if values else None
 
 
 def _version(source_object: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
@@ -144,7 +182,7 @@ class HostawayClient:
         return self.transport.request("GET", path, account_id=self.account_id, endpoint=endpoint,
                                       stats=self.stats, tokens=self.tokens, params=params)
 
-    def _fetcher(self, path: str, endpoint: str) -> Callable[[dict[str, Any]], Mapping[str, Any]]:
+    def _fetcher(self, path: str, endpoint: str) -> Fetch:
         def fetch(params: dict[str, Any]) -> Mapping[str, Any]:
             body = self._get(path, endpoint, params)
             if not isinstance(body, dict) or not isinstance(body.get("result"), list):
@@ -164,80 +202,200 @@ class HostawayClient:
             count = page.count if page.count is not None else count
         return rows, count
 
+    # --- completeness -----------------------------------------------------------------------------
+
+    def _count_now(self, fetch: Fetch, filters: Mapping[str, Any]) -> int | None:
+        """The API's ``count`` right now (one cursorless one-row request)."""
+        envelope = fetch({**filters, "limit": 1})
+        count = envelope.get("count")
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+    def _settle(self, rows: list[dict], count: int | None, version_keys: tuple[str, ...], strategy: str,
+                notes: list[str], fetch: Fetch,
+                filters: Mapping[str, Any]) -> FetchResult:
+        """Deduplicate and judge completeness: as many distinct objects as ``count`` promised.
+
+        A walk can end short of the count it began with because rows were deleted meanwhile; one more
+        cursorless request then tells whether the distinct objects read cover the count as it is now.
+        """
+        objects = newest_by_id(rows, version_keys)
+        distinct = sum(1 for o in objects if row_id(o) is not None)
+        complete = count is None or distinct >= count
+        if not complete:
+            recount = self._count_now(fetch, filters)
+            notes.append(f"read {distinct} of the {count} counted at the start; the API counts {recount} now")
+            if recount is not None:
+                count = recount
+                complete = distinct >= recount
+        return FetchResult(objects, count, complete, strategy, notes)
+
     # --- resources --------------------------------------------------------------------------------
 
     def listings(self) -> FetchResult:
-        rows, count = self._collect(OffsetPaging().pages(self._fetcher("/listings", "/v1/listings"), {}))
-        return FetchResult(newest_by_id(rows, ("latestActivityOn",)), count)
+        fetch = self._fetcher("/listings", "/v1/listings")
+        rows, count = self._collect(OffsetPaging().pages(fetch, {}))
+        return self._settle(rows, count, ("latestActivityOn",), "offset", [], fetch, {})
 
     def reservations(self, **filters: Any) -> FetchResult:
-        """All reservations matching ``filters`` (e.g. ``latestActivityStart``), each exactly once, newest version."""
-        fetch = self._fetcher("/reservations", "/v1/reservations")
-        try:
-            rows, count = self._collect(AfterIdPaging().pages(fetch, filters))
-        except CursorIgnored:
-            rows, count = self._reservations_by_offset(fetch, filters)
-        return FetchResult(newest_by_id(rows, ("updatedOn", "latestActivityOn")), count)
+        """All reservations matching ``filters`` (e.g. ``latestActivityStart``), each once, newest version.
 
-    def _reservations_by_offset(self, fetch, filters: Mapping[str, Any]) -> tuple[list[dict], int | None]:
-        """Offset pages in the default ``updatedOn DESC`` order never skip an unchanged row (changes push
-        rows later, so at worst one is read twice); a row that changed mid-walk is re-read by a catch-up
-        on ``latestActivityStart`` from the newest activity seen when the walk began."""
-        rows, count = self._collect(OffsetPaging().pages(fetch, filters))
-        if not rows:
-            return rows, count
-        walk_began = max(str(row.get("latestActivityOn") or row.get("updatedOn") or "") for row in rows[:PAGE_LIMIT])
-        if walk_began:
-            catch_up, _ = self._collect(OffsetPaging().pages(fetch, {**filters, "latestActivityStart": walk_began}))
-            rows.extend(catch_up)
-        return rows, count
+        Correct under every reading of ``afterId`` the docs leave open (see the paging module), with rows
+        updated, created and deleted during the walk:
+
+        1. the cursor walk (first page without a cursor, then the id of the last row just received);
+        2. if the server does not follow the cursor, refuses it, or the walk ends short of ``count``:
+           an offset walk in the default order (deprecated, but what servers that ignore the cursor serve);
+        3. a catch-up on ``latestActivityStart`` from the newest activity on the first page, which any row
+           changed after that page was served carries, so rows that moved behind the cursor (or between
+           offset pages) are read; repeated while it still brings new rows or versions, a bounded number
+           of times.
+        """
+        fetch = self._fetcher("/reservations", "/v1/reservations")
+        rows: list[dict] = []
+        count: int | None = None
+        activity_mark: str | None = None
+        notes: list[str] = []
+        strategy = "afterId"
+        fallback_reason: str | None = None
+        try:
+            for page in AfterIdPaging().pages(fetch, filters):
+                if activity_mark is None:
+                    count = page.count
+                    activity_mark = _newest(page.rows, "latestActivityOn") or ""
+                rows.extend(page.rows)
+        except CursorUnusable as error:
+            fallback_reason = str(error)
+        except HostawayClientError as error:
+            if activity_mark is None or error.status not in (400, 404, 422):
+                raise  # the first, cursorless page failed: nothing to fall back from
+            fallback_reason = f"the server refused an afterId cursor (HTTP {error.status})"
+        distinct = len({i for i in map(row_id, rows) if i is not None})
+        if fallback_reason is None and count is not None and distinct < count:
+            fallback_reason = f"the afterId walk ended after {distinct} of {count} reservations"
+        if fallback_reason is not None:
+            notes.append(fallback_reason + "; read again by offset")
+            strategy = "offset"
+            offset_rows, offset_count = self._collect(OffsetPaging().pages(fetch, filters))
+            if not activity_mark:
+                activity_mark = _newest(offset_rows[:PAGE_LIMIT], "latestActivityOn") or ""
+            rows.extend(offset_rows)
+            count = offset_count if offset_count is not None else count
+        if activity_mark and len(rows) >= PAGE_LIMIT:  # one page read in one request: nothing moved between pages
+            rows.extend(self._reservations_catch_up(fetch, filters, activity_mark, rows, notes))
+        return self._settle(rows, count, RESERVATION_VERSION_KEYS, strategy, notes, fetch, filters)
+
+    def _reservations_catch_up(self, fetch: Fetch,
+                               filters: Mapping[str, Any], activity_mark: str, rows: list[dict],
+                               notes: list[str]) -> list[dict]:
+        """Reservations whose latest activity is at or after ``activity_mark``, until nothing new arrives."""
+        start = max(activity_mark, str(filters.get("latestActivityStart") or ""))
+        known = {(row_id(row), _version(row, RESERVATION_VERSION_KEYS)) for row in rows}
+        caught: list[dict] = []
+        for _ in range(CATCH_UP_ROUNDS):
+            window = {**filters, "latestActivityStart": start}
+            try:
+                round_rows, _ = self._collect(AfterIdPaging().pages(fetch, window))
+            except (CursorUnusable, HostawayClientError) as error:
+                if isinstance(error, HostawayClientError) and error.status not in (400, 404, 422):
+                    raise
+                round_rows, _ = self._collect(OffsetPaging().pages(fetch, window))
+            new = [row for row in round_rows if (row_id(row), _version(row, RESERVATION_VERSION_KEYS)) not in known]
+            caught.extend(round_rows)
+            if not new:
+                return caught
+            known |= {(row_id(row), _version(row, RESERVATION_VERSION_KEYS)) for row in new}
+        notes.append(f"reservations still changing after {CATCH_UP_ROUNDS} catch-up rounds")
+        return caught
 
     def conversations(self) -> FetchResult:
+        """Every conversation. The list is ordered by ``messageSentOn`` descending, and a conversation that
+        sends a message (or a new one) jumps to the head while we page, possibly past our offset: after the
+        walk, re-read the head page by page until a page brings no conversation not already read."""
         fetch = self._fetcher("/conversations", "/v1/conversations")
         rows, count = self._collect(OffsetPaging().pages(fetch, {}))
-        # A conversation whose messageSentOn moves up while we page jumps to the head of the list,
-        # possibly past our offset: re-read the head until nothing new appears.
-        seen = {int(row["id"]) for row in rows}
+        seen = {i for i in map(row_id, rows) if i is not None}
         offset = 0
-        while count is not None and len(seen) < count and offset < count:
+        # One page read in one request: nothing could move between pages.
+        while len(rows) >= PAGE_LIMIT and (count is None or offset < max(count, 1)):
             page = next(iter(OffsetPaging(start_offset=offset).pages(fetch, {})))
-            new_ids = {int(row["id"]) for row in page.rows} - seen
+            new_ids = {i for i in map(row_id, page.rows) if i is not None} - seen
             rows.extend(page.rows)
             seen |= new_ids
             count = page.count if page.count is not None else count
-            if not new_ids:
+            if not new_ids or len(page.rows) < PAGE_LIMIT:
                 break
             offset += PAGE_LIMIT
-        return FetchResult(newest_by_id(rows, ("messageSentOn", "messageReceivedOn")), count)
+        return self._settle(rows, count, ("messageSentOn", "messageReceivedOn"), "offset", [], fetch, {})
 
     def messages(self, conversation_id: int, include_scheduled: bool = True) -> FetchResult:
+        """Every message of one conversation. A 404 (the conversation is gone, or hidden from this token)
+        raises :class:`HostawayClientError`: it is not a complete read of zero messages."""
         params = {"includeScheduledMessages": 1} if include_scheduled else {}
-        endpoint = "/v1/conversations/{id}/messages"
-        try:
-            rows, count = self._collect(OffsetPaging().pages(
-                self._fetcher(f"/conversations/{int(conversation_id)}/messages", endpoint), params))
-        except HostawayClientError as error:
-            if error.status == 404:  # the conversation vanished since we listed it
-                return FetchResult([], 0)
-            raise
-        return FetchResult(newest_by_id(rows, ("updatedOn",)), count)
+        fetch = self._fetcher(f"/conversations/{int(conversation_id)}/messages", "/v1/conversations/{id}/messages")
+        rows, count = self._collect(OffsetPaging().pages(fetch, params))
+        return self._settle(rows, count, ("updatedOn",), "offset", [], fetch, params)
 
     def messages_for_conversations(self, conversation_ids: Iterable[int],
-                                   include_scheduled: bool = True) -> dict[int, FetchResult]:
-        """Messages of many conversations, fetched by ``message_workers`` threads through the shared pacing."""
+                                   include_scheduled: bool = True) -> Iterator[tuple[int, FetchResult | HostawayError]]:
+        """Messages of many conversations, fetched by ``message_workers`` threads through the shared pacing.
+
+        Yields ``(conversation_id, result)`` in the order given; a conversation whose read failed (after
+        the transport's retries) yields its :class:`HostawayError` instead, and the others go on. At most
+        a few conversations are in flight or buffered at once, so memory follows the batch, not the account.
+        """
         ids = list(dict.fromkeys(int(c) for c in conversation_ids))
-        with ThreadPoolExecutor(max_workers=max(1, self.message_workers), thread_name_prefix="messages") as pool:
-            results = pool.map(lambda cid: (cid, self.messages(cid, include_scheduled)), ids)
-            return dict(results)
+
+        def read(cid: int) -> tuple[int, FetchResult | HostawayError]:
+            try:
+                return cid, self.messages(cid, include_scheduled)
+            except HostawayError as error:
+                return cid, error
+
+        workers = max(1, self.message_workers)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="messages") as pool:
+            pending: deque[Future[tuple[int, FetchResult | HostawayError]]] = deque()
+            for cid in ids:
+                pending.append(pool.submit(read, cid))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    # --- single objects (deletion confirmation) ----------------------------------------------------
+
+    def lookup(self, resource: str, object_id: int, parent_id: int | None = None) -> dict | None:
+        """The object as the API serves it now, or None when the API answers 404 (gone upstream).
+
+        Any other failure raises: only a 404 proves a row is gone.
+        """
+        if resource == "messages":
+            if parent_id is None:
+                raise ValueError("a message lookup needs its conversation id")
+            path = f"/conversations/{int(parent_id)}/messages/{int(object_id)}"
+            endpoint = "/v1/conversations/{id}/messages/{messageId}"
+        elif resource in ("listings", "reservations", "conversations"):
+            path, endpoint = f"/{resource}/{int(object_id)}", f"/v1/{resource}/{{id}}"
+        else:
+            raise ValueError(f"unknown resource {resource!r}")
+        try:
+            body = self._get(path, endpoint)
+        except HostawayClientError as error:
+            if error.status == 404:
+                return None
+            raise
+        result = body.get("result") if isinstance(body, dict) else None
+        if not isinstance(result, dict) or row_id(result) != int(object_id):
+            raise HostawayResponseError(f"expected the object {int(object_id)} in 'result'", endpoint=endpoint,
+                                        account_id=self.account_id)
+        return result
 
     def message(self, conversation_id: int, message_id: int) -> dict:
-        body = self._get(f"/conversations/{int(conversation_id)}/messages/{int(message_id)}",
-                         "/v1/conversations/{id}/messages/{messageId}")
-        result = body.get("result") if isinstance(body, dict) else None
-        if not isinstance(result, dict):
-            raise HostawayResponseError("expected a message object in 'result'", endpoint="/v1/conversations/{id}/"
-                                        "messages/{messageId}", account_id=self.account_id)
-        return result
+        found = self.lookup("messages", message_id, conversation_id)
+        if found is None:
+            raise HostawayClientError(f"message {int(message_id)} not found",
+                                      endpoint="/v1/conversations/{id}/messages/{messageId}",
+                                      account_id=self.account_id, status=404)
+        return found
 
     # --- unified webhooks -------------------------------------------------------------------------
 

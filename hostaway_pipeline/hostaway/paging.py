@@ -1,28 +1,43 @@
 """Paging strategies, one small object per way Hostaway pages (dlt-style), chosen per endpoint.
 
 * :class:`OffsetPaging`: ``limit``/``offset``; stops on a short or empty page or when ``offset``
-  reaches ``count``. Used for listings, conversations and messages.
-* :class:`AfterIdPaging`: the ``afterId`` cursor for reservations (id ascending, drift-proof); when a
-  server ignores the cursor (rows not strictly after it) it raises :class:`CursorIgnored` so the caller
-  falls back to offset paging plus a catch-up pass.
+  reaches ``count``. When ``count`` drops between pages, rows were deleted and later rows moved up:
+  the page is read again from that many rows earlier, so none is skipped (some are read twice). Used for
+  listings, conversations and messages (and as the reservations fallback).
+* :class:`AfterIdPaging`: the ``afterId`` cursor for reservations. The first page is asked for without a
+  cursor; every later one with the id of the last row of the page just received, never ``afterId=0``
+  and never an older id (what the server does with a cursor it cannot place is undocumented). It
+  assumes nothing about the order ids come in: the docs say the cursor follows the request's sort order,
+  some servers use id order, old ones ignore it. When the server shows it is not following the cursor
+  (it answers with the cursor row itself, or the previous page again) or the walk runs past a bound
+  derived from ``count`` (the cursor row keeps moving and the walk keeps starting over), it raises
+  :class:`CursorUnusable`; the caller then reads another way. Rows read twice are the caller's to
+  deduplicate.
 
 A strategy yields pages; it knows nothing of HTTP beyond the ``fetch(params) -> envelope`` it is given.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 PAGE_LIMIT = 100
+# A walk that has not ended after this many times the pages ``count`` implies (plus a few) is going in
+# circles: under the keyset reading a cursor row updated mid-walk sends the next page back to the head.
+WALK_BOUND_FACTOR = 3
+WALK_BOUND_EXTRA_PAGES = 3
+# Used when the server gives no count: far more pages than any account has.
+UNBOUNDED_WALK_PAGES = 10_000
 
 Envelope = Mapping[str, Any]
 Fetch = Callable[[dict[str, Any]], Envelope]
 
 
-class CursorIgnored(Exception):
-    """The server answered an ``afterId`` request with rows that are not after the cursor."""
+class CursorUnusable(Exception):
+    """The server does not follow the ``afterId`` cursor (or the walk cannot end); read another way."""
 
 
 @dataclass
@@ -31,12 +46,35 @@ class Page:
     count: int | None
 
 
+def row_id(row: Any) -> int | None:
+    """A row's integer ``id``, or None when it has none usable (the writer counts such rows)."""
+    if not isinstance(row, Mapping):
+        return None
+    value = row.get("id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
 def _page(envelope: Envelope) -> Page:
     rows = envelope.get("result")
     if not isinstance(rows, list):
         raise ValueError(f"expected a list in 'result', got {type(rows).__name__}")
     count = envelope.get("count")
-    return Page(rows=rows, count=int(count) if isinstance(count, int | str) and str(count).isdigit() else None)
+    if isinstance(count, bool):
+        count = None
+    parsed = count if isinstance(count, int) else int(count) if isinstance(count, str) and count.isdigit() else None
+    return Page(rows=rows, count=parsed)
+
+
+def walk_bound(count: int | None, limit: int) -> int:
+    if count is None:
+        return UNBOUNDED_WALK_PAGES
+    return WALK_BOUND_FACTOR * math.ceil(max(count, 1) / limit) + WALK_BOUND_EXTRA_PAGES
 
 
 @dataclass
@@ -46,11 +84,25 @@ class OffsetPaging:
 
     def pages(self, fetch: Fetch, params: Mapping[str, Any]) -> Iterator[Page]:
         offset = self.start_offset
+        bound: int | None = None
+        last_count: int | None = None
+        pages_read = 0
         while True:
             page = _page(fetch({**params, "limit": self.limit, "offset": offset}))
+            pages_read += 1
+            bound = bound or walk_bound(page.count, self.limit)
             yield page
+            if last_count is not None and page.count is not None and page.count < last_count and offset > 0:
+                # Rows before this page were deleted since the last one: the rows that began this page moved
+                # up into the previous one, unread. Read again from that many rows earlier.
+                offset = max(0, offset - (last_count - page.count))
+                last_count = page.count
+                continue
+            last_count = page.count if page.count is not None else last_count
             offset += self.limit
             if len(page.rows) < self.limit or (page.count is not None and offset >= page.count):
+                return
+            if pages_read >= bound:  # a server that ignores offset answers the same page forever
                 return
 
 
@@ -59,18 +111,20 @@ class AfterIdPaging:
     limit: int = PAGE_LIMIT
 
     def pages(self, fetch: Fetch, params: Mapping[str, Any]) -> Iterator[Page]:
-        after_id = 0
-        seen = 0
-        while True:
-            page = _page(fetch({**params, "limit": self.limit, "afterId": after_id}))
-            ids = [int(row["id"]) for row in page.rows]
-            if any(row_id <= after_id for row_id in ids) or ids != sorted(ids):
-                raise CursorIgnored(f"rows not strictly after afterId={after_id}")
+        page = _page(fetch({**params, "limit": self.limit}))
+        yield page
+        bound = walk_bound(page.count, self.limit)
+        previous_ids = [i for i in map(row_id, page.rows) if i is not None]
+        pages_read = 1
+        # A short page is the end of the list as the server saw it then; an empty one too.
+        while len(page.rows) >= self.limit and previous_ids:
+            if pages_read >= bound:
+                raise CursorUnusable(f"the afterId walk did not end within {bound} pages")
+            cursor = previous_ids[-1]
+            page = _page(fetch({**params, "limit": self.limit, "afterId": cursor}))
+            ids = [i for i in map(row_id, page.rows) if i is not None]
+            if cursor in ids or (ids and ids == previous_ids):
+                raise CursorUnusable(f"the server answered afterId={cursor} with rows that do not follow it")
+            pages_read += 1
             yield page
-            if not ids:
-                return
-            seen += len(ids)
-            after_id = ids[-1]
-            # A short page ends the walk once count says nothing is left; otherwise ask until empty.
-            if len(ids) < self.limit and (page.count is None or seen >= page.count):
-                return
+            previous_ids = ids
