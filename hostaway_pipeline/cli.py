@@ -153,7 +153,7 @@ def cmd_accounts_remove(args: argparse.Namespace) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> None:
-    from hostaway_pipeline.orchestration import ASSET_NAMES, materialization_metadata, run_account_sync
+    from hostaway_pipeline.orchestration import ASSET_NAMES, materialization_metadata, run_account_sync, run_verdict
 
     account_id = parse_account_id(args.account_id)
     asset_names = [name.strip() for name in args.assets.split(",") if name.strip()] if args.assets else None
@@ -164,15 +164,15 @@ def cmd_sync(args: argparse.Namespace) -> None:
     account = registry.get(account_id)
     if not account.enabled:
         raise CommandError(f"account {account_id} is disabled (hostaway-pipeline accounts enable {account_id})")
-    result = run_account_sync(_dagster_instance(), account_id, asset_names, args.full_refresh_messages)
+    result = run_account_sync(_dagster_instance(), account_id, asset_names, args.full_refresh_messages,
+                              allow_mass_delete=args.allow_mass_delete)
     for name, metadata in materialization_metadata(result).items():
         print(f"{name:14} calls={metadata.get('api_calls', 0):<5} inserted={metadata.get('rows_inserted', 0):<6} "
               f"updated={metadata.get('rows_updated', 0):<6} unchanged={metadata.get('rows_unchanged', 0):<6} "
               f"deleted={metadata.get('rows_soft_deleted', 0):<5} waited={metadata.get('rate_limit_wait_seconds', 0)}s")
-    if not result.success:
-        failures = [event.step_failure_data.error.message.strip().splitlines()[0]
-                    for event in result.get_step_failure_events() if event.step_failure_data.error]
-        raise CommandError(f"run {result.run_id} failed: " + "; ".join(failures))
+    verdict = run_verdict(result)
+    if not result.success or not verdict.green:
+        raise CommandError(f"run {result.run_id} failed: " + (verdict.summary() or "see the run in the Dagster UI"))
     print(f"run {result.run_id} succeeded (see it in the Dagster UI: make dev)")
 
 
@@ -256,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync = add(commands, "sync", cmd_sync, "materialize an account's assets as a run of the Dagster instance")
     sync.add_argument("account_id")
     sync.add_argument("--assets", help="comma-separated subset of listings,reservations,conversations,messages")
+    sync.add_argument("--allow-mass-delete", action="store_true",
+                      help="let this run soft-delete more than 10%% (and more than 5) of an asset's live rows")
     sync.add_argument("--full-refresh-messages", action="store_true",
                       help="re-read every conversation's messages, not only those whose markers moved")
     add(commands, "status", cmd_status, "per account: last sync per asset, live row counts, failing checks")

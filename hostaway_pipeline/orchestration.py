@@ -29,7 +29,7 @@ def asset_key(name: str) -> dg.AssetKey:
 
 def run_account_sync(instance: dg.DagsterInstance, account_id: int, asset_names: Sequence[str] | None = None,
                      full_refresh_messages: bool = False, raise_on_error: bool = False,
-                     log_level: str = "WARNING") -> dg.ExecuteInProcessResult:
+                     log_level: str = "WARNING", allow_mass_delete: bool = False) -> dg.ExecuteInProcessResult:
     """Materialize the account's partition (all four assets, or ``asset_names``) as a run of the instance."""
     from hostaway_pipeline.definitions import defs
 
@@ -42,13 +42,56 @@ def run_account_sync(instance: dg.DagsterInstance, account_id: int, asset_names:
     selection = [asset_key(name) for name in asset_names] if asset_names else None
     # The run's full event log is in the instance (and the UI); the console gets warnings and errors only.
     run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    if full_refresh_messages and (not asset_names or "messages" in asset_names):
-        run_config["ops"] = {"hostaway__messages": {"config": {"full_refresh": True}}}
+    ops: dict[str, Any] = {}
+    for name in asset_names or ASSET_NAMES:
+        op_config: dict[str, Any] = {}
+        if allow_mass_delete:
+            op_config["allow_mass_delete"] = True
+        if full_refresh_messages and name == "messages":
+            op_config["full_refresh"] = True
+        if op_config:
+            ops[f"{KEY_PREFIX}__{name}"] = {"config": op_config}
+    if ops:
+        run_config["ops"] = ops
     return job.execute_in_process(
         instance=instance, partition_key=partition_key(account_id), asset_selection=selection,
         run_config=run_config, raise_on_error=raise_on_error,
         tags={"hostaway/account_id": str(account_id), "hostaway/trigger": "cli"},
     )
+
+
+@dataclass
+class RunVerdict:
+    """Why a run is not green: failed steps (their one-line reasons) and failed ERROR-severity checks."""
+
+    failed_steps: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
+
+    @property
+    def green(self) -> bool:
+        return not self.failed_steps and not self.failed_checks
+
+    def summary(self) -> str:
+        parts = [*(f"step {line}" for line in self.failed_steps),
+                 *(f"check {line}" for line in self.failed_checks)]
+        return "; ".join(parts)
+
+
+def run_verdict(result: dg.ExecuteInProcessResult) -> RunVerdict:
+    """The run's failed steps and its failed ERROR-severity checks (WARN checks never fail a run)."""
+    verdict = RunVerdict()
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        user_message = getattr(event.step_failure_data.user_failure_data, "description", None)
+        reason = user_message or (error.message.strip().splitlines()[0] if error and error.message else "failed")
+        verdict.failed_steps.append(f"{event.step_key}: {reason}")
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            figures = ", ".join(f"{k}={v.value}" for k, v in evaluation.metadata.items())
+            verdict.failed_checks.append(
+                f"{'/'.join(evaluation.asset_key.path)}:{evaluation.check_name}" + (f" ({figures})" if figures else "")
+            )
+    return verdict
 
 
 def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:

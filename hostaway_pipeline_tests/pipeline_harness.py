@@ -55,6 +55,13 @@ class PipelineHarness:
                 return {key: value.value for key, value in materialization.metadata.items()}
         raise AssertionError(f"{asset_name} was not materialized")
 
+    @staticmethod
+    def metadata_of_failure(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+        """The figures a failed step reported with its failure (``dg.Failure(metadata=...)``)."""
+        failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
+        assert failure is not None, "the step failed without a dg.Failure"
+        return {key: value.value for key, value in failure.metadata.items()}
+
 
 def build_harness(database_url: str, simulator: SimulatorServer, time_scale: float = TIME_SCALE,
                   **api_overrides: Any) -> PipelineHarness:

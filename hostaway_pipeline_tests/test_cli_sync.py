@@ -55,3 +55,40 @@ def test_sync_of_a_subset_and_of_a_disabled_account(environment_with_account):
     assert run_cli("accounts", "disable", str(ACCOUNT), environment=environment).returncode == 0
     refused = run_cli("sync", str(ACCOUNT), environment=environment)
     assert refused.returncode == 2 and "is disabled" in refused.stderr
+
+
+def test_sync_exits_non_zero_naming_the_short_read_and_deletes_nothing(environment_with_account):
+    environment, url, simulator = environment_with_account
+    assert run_cli("sync", str(ACCOUNT), environment=environment, timeout=300).returncode == 0
+    simulator.add_fault(kind="empty_page", endpoint="reservations", count=1000)
+    failed = run_cli("sync", str(ACCOUNT), environment=environment, timeout=300)
+    assert failed.returncode != 0
+    last_line = failed.stderr.strip().splitlines()[-1]
+    counted = len(simulator.truth(ACCOUNT)["reservations"])
+    assert "hostaway__reservations" in last_line
+    assert f"account {ACCOUNT} reservations: read 0 of the {counted} objects the API counted" in last_line
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        deleted = connection.execute(
+            sa.text("SELECT count(*) FROM hostaway.reservations WHERE deleted_at IS NOT NULL")).scalar()
+        live = connection.execute(sa.text("SELECT count(*) FROM hostaway.reservations WHERE deleted_at IS NULL")).scalar()
+    engine.dispose()
+    assert deleted == 0 and live == counted
+
+
+def test_sync_exits_non_zero_when_an_error_check_fails(environment_with_account):
+    environment, url, simulator = environment_with_account
+    assert run_cli("sync", str(ACCOUNT), environment=environment, timeout=300).returncode == 0
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as connection:
+        # A row stamped as written by another writer after any read could begin: no sync deletes it, so the
+        # live rows no longer match the API's count and the ERROR-severity row-count check fails.
+        connection.execute(sa.text(
+            "INSERT INTO hostaway.listings (account_id, id, raw, synced_at) "
+            "VALUES (:account, 1, '{}'::jsonb, now() + interval '1 day')"), {"account": ACCOUNT})
+    engine.dispose()
+    checked = run_cli("sync", str(ACCOUNT), "--assets", "listings", environment=environment, timeout=300)
+    assert checked.returncode != 0
+    last_line = checked.stderr.strip().splitlines()[-1]
+    assert "check hostaway/listings:row_count_matches_api" in last_line
+    assert "live_rows=" in last_line and "api_count=" in last_line

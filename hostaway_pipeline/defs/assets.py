@@ -1,14 +1,31 @@
-"""The four Hostaway assets, one partition per account. Thin: each calls ``sync`` and reports metadata."""
+"""The four Hostaway assets, one partition per account. Thin: each calls ``sync`` and reports metadata.
 
+A sync that cannot finish green (an incomplete read, a refused mass deletion, conversations whose
+messages could not be read) has already written what it read for certain; the asset then fails its step
+with the sync's one-line reason and figures, so the run, the UI and ``hostaway-pipeline sync`` all show
+red. A failed step is also what keeps downstream work off a bad read: ``messages`` depends on
+``conversations`` and does not run when the conversations read failed (it would otherwise take the
+stored conversations as the list to read, and soft-delete messages of conversations missing from it).
+The row-count checks are not blocking: they compare the stored rows with the API's count at the read,
+which a busy account can move between the read and the check; they fail as ERROR and
+``hostaway-pipeline sync`` exits non-zero on them, but they do not hold back the next asset.
+"""
+
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from hostaway_pipeline.defs.partitions import account_partitions
 from hostaway_pipeline.defs.pools import API_POOL
 from hostaway_pipeline.defs.resources import HostawayApiResource, WarehouseResource
 from hostaway_pipeline.storage.account_registry import AccountError
+from hostaway_pipeline.storage.sync_locks import SyncLockTimeout
 from hostaway_pipeline.sync import full_sync, messages_sync
+from hostaway_pipeline.sync.deletions import DeletePolicy
+from hostaway_pipeline.sync.failures import SyncFailure
 from hostaway_pipeline.sync.outcome import SyncOutcome
 
 KEY_PREFIX = "hostaway"
@@ -17,7 +34,15 @@ RECONCILIATION_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(
                                                           warn_window=timedelta(hours=25))
 
 
-class MessagesSyncConfig(dg.Config):
+class ReconcileConfig(dg.Config):
+    allow_mass_delete: bool = Field(
+        default=False,
+        description="Let this run soft-delete more than 10% (and more than 5) of the account's live rows of this "
+                    "resource when upstream really lost them; otherwise such a run deletes nothing and fails.",
+    )
+
+
+class MessagesSyncConfig(ReconcileConfig):
     full_refresh: bool = False
     """Re-read every conversation's messages, not only those whose markers moved (costs one call each)."""
     reverify_days: int = messages_sync.DEFAULT_REVERIFY_DAYS
@@ -35,6 +60,18 @@ def _account_id(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     if not account.enabled:
         raise dg.Failure(f"account {account_id} is disabled (hostaway-pipeline accounts enable {account_id})")
     return account_id
+
+
+def _run_sync(context: dg.AssetExecutionContext, sync: Callable[..., SyncOutcome], *args: Any,
+              **options: Any) -> dg.MaterializeResult:
+    """Run one sync; a :class:`SyncFailure` becomes a failed step carrying its one line and figures."""
+    try:
+        outcome = sync(*args, on_wait=context.log.info, **options)
+    except SyncFailure as failure:
+        raise dg.Failure(description=str(failure), metadata=failure.outcome.metadata()) from None
+    except SyncLockTimeout as timeout:
+        raise dg.Failure(description=str(timeout)) from None
+    return _result(context, outcome)
 
 
 def _result(context: dg.AssetExecutionContext, outcome: SyncOutcome) -> dg.MaterializeResult:
@@ -60,24 +97,27 @@ def _asset(name: str, description: str, deps: list | None = None):
 
 
 @_asset("listings", "Every listing of the account, reconciled in full; gone upstream -> deleted_at.")
-def listings(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+def listings(context: dg.AssetExecutionContext, config: ReconcileConfig, warehouse: WarehouseResource,
              hostaway_api: HostawayApiResource) -> dg.MaterializeResult:
     client = hostaway_api.client_for(_account_id(context, warehouse))
-    return _result(context, full_sync.sync_listings(client, warehouse.writer, warehouse.engine))
+    return _run_sync(context, full_sync.sync_listings, client, warehouse.writer, warehouse.engine,
+                     policy=DeletePolicy(allow_mass_delete=config.allow_mass_delete))
 
 
 @_asset("reservations", "Every reservation of the account (afterId cursor: none missed or duplicated).")
-def reservations(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+def reservations(context: dg.AssetExecutionContext, config: ReconcileConfig, warehouse: WarehouseResource,
                  hostaway_api: HostawayApiResource) -> dg.MaterializeResult:
     client = hostaway_api.client_for(_account_id(context, warehouse))
-    return _result(context, full_sync.sync_reservations(client, warehouse.writer, warehouse.engine))
+    return _run_sync(context, full_sync.sync_reservations, client, warehouse.writer, warehouse.engine,
+                     policy=DeletePolicy(allow_mass_delete=config.allow_mass_delete))
 
 
 @_asset("conversations", "Every guest conversation of the account with its change markers.")
-def conversations(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+def conversations(context: dg.AssetExecutionContext, config: ReconcileConfig, warehouse: WarehouseResource,
                   hostaway_api: HostawayApiResource) -> dg.MaterializeResult:
     client = hostaway_api.client_for(_account_id(context, warehouse))
-    return _result(context, full_sync.sync_conversations(client, warehouse.writer, warehouse.engine))
+    return _run_sync(context, full_sync.sync_conversations, client, warehouse.writer, warehouse.engine,
+                     policy=DeletePolicy(allow_mass_delete=config.allow_mass_delete))
 
 
 @_asset("messages", "Messages of every conversation whose markers moved since its messages were last read.",
@@ -85,9 +125,9 @@ def conversations(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 def messages(context: dg.AssetExecutionContext, config: MessagesSyncConfig, warehouse: WarehouseResource,
              hostaway_api: HostawayApiResource) -> dg.MaterializeResult:
     client = hostaway_api.client_for(_account_id(context, warehouse))
-    outcome = messages_sync.sync_messages(client, warehouse.writer, warehouse.engine, config.full_refresh,
-                                          config.reverify_days)
-    return _result(context, outcome)
+    return _run_sync(context, messages_sync.sync_messages, client, warehouse.writer, warehouse.engine,
+                     config.full_refresh, config.reverify_days,
+                     policy=DeletePolicy(allow_mass_delete=config.allow_mass_delete), on_progress=context.log.info)
 
 
 HOSTAWAY_ASSETS = [listings, reservations, conversations, messages]

@@ -2,9 +2,19 @@
 
 Per batch it: redacts, dedupes by id (last wins), upserts in one statement per chunk, writes content
 only when the redacted object differs (``IS DISTINCT FROM`` on ``raw``, so ``changed_at`` means
-something), never lets an object older than the stored one (by the source's own version timestamps)
-replace it, and marks every row it sees as seen (``synced_at``) and alive (``deleted_at`` cleared).
-It runs in the caller's transaction when given a connection, else in one transaction of its own.
+something), and marks every row it sees as seen (``synced_at``) and alive (``deleted_at`` cleared).
+
+Which version wins depends on who writes:
+
+* a reconciliation read (``read_began`` given) is authoritative: it replaces the stored row, except a
+  row another writer (a webhook apply, an overlapping run) wrote after this read began, which it
+  replaces only with a strictly newer version (by the entity's first version column);
+* a single event (a webhook, no ``read_began``) never replaces a newer row: it is skipped when its
+  version is older than the stored one, or unknown while the stored one is known.
+
+Skipped objects are counted as ``stale``. It runs in the caller's transaction when given a
+connection, else in one transaction of its own. Deletions are soft (``deleted_at``) and explicit: the
+caller names the ids it proved gone (``soft_delete``), or a scope it knows is gone whole.
 """
 
 from __future__ import annotations
@@ -73,19 +83,23 @@ class EntityWriter:
         account_id: int,
         objects: Iterable[Mapping[str, Any]],
         connection: Connection | None = None,
+        *,
+        read_began: datetime | None = None,
     ) -> WriteCounts:
+        """Upsert ``objects``; ``read_began`` (database clock) marks a reconciliation read (module docstring)."""
         entity = ENTITY_TABLES[entity] if isinstance(entity, str) else entity
         rows = self.rows_for(entity, account_id, objects)
         if connection is None:
             with self.engine.begin() as own_connection:
-                return self._write_rows(entity, rows, own_connection)
-        return self._write_rows(entity, rows, connection)
+                return self._write_rows(entity, rows, own_connection, read_began)
+        return self._write_rows(entity, rows, connection, read_began)
 
-    def _write_rows(self, entity: EntityTable, rows: list[dict], connection: Connection) -> WriteCounts:
+    def _write_rows(self, entity: EntityTable, rows: list[dict], connection: Connection,
+                    read_began: datetime | None) -> WriteCounts:
         counts = WriteCounts()
         for start in range(0, len(rows), CHUNK_ROWS):
             chunk = rows[start : start + CHUNK_ROWS]
-            returned = connection.execute(self._upsert_statement(entity, chunk)).all()
+            returned = connection.execute(self._upsert_statement(entity, chunk, read_began)).all()
             for row in returned:
                 if row.inserted:
                     counts.inserted += 1
@@ -97,7 +111,7 @@ class EntityWriter:
         return counts
 
     @staticmethod
-    def _upsert_statement(entity: EntityTable, rows: Sequence[dict]) -> sa.Insert:
+    def _upsert_statement(entity: EntityTable, rows: Sequence[dict], read_began: datetime | None) -> sa.Insert:
         table = entity.table
         statement = pg_insert(table).values(list(rows))
         incoming = statement.excluded
@@ -109,12 +123,21 @@ class EntityWriter:
         assignments["changed_at"] = sa.case((content_changed, sa.func.now()), else_=table.c.changed_at)
         assignments["synced_at"] = sa.func.now()
         assignments["deleted_at"] = None
-        # Older than stored on any version timestamp both sides have: leave the stored row alone.
-        is_older = sa.or_(*(incoming[name] < table.c[name] for name in entity.version_columns))
+        version = entity.version_columns[0]
+        if read_began is None:  # an event: never over a newer row, nor a known version with an unknown one
+            keep_stored = sa.or_(
+                sa.func.coalesce(incoming[version] < table.c[version], sa.false()),
+                sa.and_(incoming[version].is_(None), table.c[version].is_not(None)),
+            )
+        else:  # a reconciliation read: authoritative, except over what another writer wrote since it began
+            keep_stored = sa.and_(
+                table.c.synced_at >= read_began,
+                sa.not_(sa.func.coalesce(incoming[version] > table.c[version], sa.false())),
+            )
         return statement.on_conflict_do_update(
             index_elements=[table.c.account_id, table.c.id],
             set_=assignments,
-            where=sa.not_(sa.func.coalesce(is_older, sa.false())),
+            where=sa.not_(keep_stored),
         ).returning(
             table.c.id,
             sa.literal_column("xmax = 0").label("inserted"),
@@ -125,6 +148,39 @@ class EntityWriter:
         """The database's clock (not this host's): when a read begins, for ``mark_missing_deleted``."""
         with self.engine.connect() as connection:
             return connection.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+
+    def live_ids(self, entity: EntityTable | str, account_id: int, connection: Connection,
+                 within: sa.ColumnElement[bool] | None = None,
+                 unseen_since: datetime | None = None) -> set[int]:
+        """Ids of the account's live rows (optionally only ``within``, only those not seen since a moment)."""
+        entity = ENTITY_TABLES[entity] if isinstance(entity, str) else entity
+        table = entity.table
+        condition = sa.and_(table.c.account_id == account_id, table.c.deleted_at.is_(None))
+        if within is not None:
+            condition = sa.and_(condition, within)
+        if unseen_since is not None:
+            condition = sa.and_(condition, table.c.synced_at < unseen_since)
+        return set(connection.execute(sa.select(table.c.id).where(condition)).scalars())
+
+    def soft_delete(self, entity: EntityTable | str, account_id: int, ids: Iterable[int], connection: Connection,
+                    unseen_since: datetime | None = None) -> int:
+        """Soft-delete these live rows (proved gone upstream), sparing any another writer saw since ``unseen_since``."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return 0
+        entity = ENTITY_TABLES[entity] if isinstance(entity, str) else entity
+        table = entity.table
+        condition = sa.and_(
+            table.c.account_id == account_id,
+            table.c.deleted_at.is_(None),
+            table.c.id == sa.func.any(sa.literal(wanted, sa.ARRAY(sa.BigInteger))),
+        )
+        if unseen_since is not None:
+            condition = sa.and_(condition, table.c.synced_at < unseen_since)
+        result = connection.execute(
+            sa.update(table).where(condition).values(deleted_at=sa.func.now(), changed_at=sa.func.now())
+        )
+        return result.rowcount
 
     def mark_missing_deleted(
         self,

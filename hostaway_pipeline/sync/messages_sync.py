@@ -8,33 +8,48 @@ messages, not all of which show in the preview). We remember the markers at whic
 messages were last read in full (``hostaway.conversation_message_sync``) and re-read a conversation only
 when they differ, or always with ``full_refresh``; plus a rolling slice of the least recently read
 conversations (``reverify_days``), which bounds how long a change the markers miss can go unseen.
-Conversations come from the warehouse (the ``conversations`` asset upstream). Everything is written in
-one transaction; messages of a conversation read in full that are gone upstream, and messages of
-conversations no longer upstream, are soft-deleted (never rows an overlapping sync wrote after this
-read began). A conversation read incompletely keeps its old marker and is read again next time.
+Conversations come from the warehouse (the ``conversations`` asset upstream).
+
+Work is written in batches of conversations, one transaction each (messages and advanced markers), so
+a crash loses at most a batch and memory follows the batch, not the account. A conversation whose read
+failed (after retries), answered 404 (gone, or hidden from this token: not "zero messages"), or ended
+short of its ``count`` keeps its old marker, so the next sync reads it again; the others go on, and the
+step fails at the end when any failed or was incomplete. A stored message missing from a conversation
+read in full is proved gone by id before it is soft-deleted (see ``deletions``); proved deletions are
+applied at the end, in one transaction with the markers of their conversations, and only when they stay
+within the mass-delete guard. Messages of conversations no longer live in the warehouse (their deletion
+was proved by the conversations sync) are soft-deleted too. Never rows an overlapping writer wrote
+after this read began.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from hostaway_pipeline.hostaway.client import HostawayClient
-from hostaway_pipeline.storage.entity_writer import EntityWriter
+from hostaway_pipeline.hostaway.client import FetchResult, HostawayClient
+from hostaway_pipeline.hostaway.errors import HostawayError
+from hostaway_pipeline.storage.entity_writer import EntityWriter, WriteCounts
+from hostaway_pipeline.storage.sync_locks import DEFAULT_LOCK_WAIT_SECONDS, sync_lock
 from hostaway_pipeline.storage.tables import conversation_message_sync, conversations, messages
-from hostaway_pipeline.sync.full_sync import preview
+from hostaway_pipeline.sync.deletions import DeletePolicy, prove_deletions
+from hostaway_pipeline.sync.failures import MassDeleteRefused, ReadsFailed
+from hostaway_pipeline.sync.full_sync import mass_delete_message, preview
 from hostaway_pipeline.sync.outcome import SyncOutcome
 
 # Markers cannot see every change (an older message edited or deleted, a status flip that is not the
 # newest): each sync also re-reads the least recently read conversations, so that every conversation
 # is read in full at least once per this many daily syncs; about 1/30 of the naive daily cost.
 DEFAULT_REVERIFY_DAYS = 30
+# Conversations per write transaction: what a crash can lose, and what memory holds at once.
+DEFAULT_BATCH_CONVERSATIONS = 100
 
 
 def conversation_marker(conversation: Mapping[str, Any]) -> str:
@@ -66,7 +81,19 @@ def reverification_slice(unmoved: Mapping[int, Any], live_conversations: int, re
 
 
 def sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
-                  full_refresh: bool = False, reverify_days: int = DEFAULT_REVERIFY_DAYS) -> SyncOutcome:
+                  full_refresh: bool = False, reverify_days: int = DEFAULT_REVERIFY_DAYS,
+                  policy: DeletePolicy | None = None, batch_conversations: int = DEFAULT_BATCH_CONVERSATIONS,
+                  lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
+                  on_wait: Callable[[str], None] | None = None,
+                  on_progress: Callable[[str], None] | None = None) -> SyncOutcome:
+    with sync_lock(engine, client.account_id, "messages", lock_wait_seconds, on_wait):
+        return _sync_messages(client, writer, engine, full_refresh, reverify_days, policy or DeletePolicy(),
+                              max(1, batch_conversations), on_progress)
+
+
+def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine, full_refresh: bool,
+                   reverify_days: int, policy: DeletePolicy, batch_conversations: int,
+                   on_progress: Callable[[str], None] | None) -> SyncOutcome:
     account_id = client.account_id
     conversation_table, state_table, message_table = conversations.table, conversation_message_sync, messages.table
     with engine.connect() as connection:
@@ -79,7 +106,12 @@ def sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
             sa.select(state_table.c.conversation_id, state_table.c.marker, state_table.c.messages_synced_at)
             .where(state_table.c.account_id == account_id)
         )}
+        live_messages = connection.execute(
+            sa.select(sa.func.count()).select_from(message_table).where(
+                message_table.c.account_id == account_id, message_table.c.deleted_at.is_(None))
+        ).scalar_one()
     markers = {row.id: conversation_marker(row.raw) for row in live}
+    del live
     moved = {cid for cid, marker in markers.items() if cid not in state or state[cid].marker != marker}
     if full_refresh:
         reverified: set[int] = set(markers) - moved
@@ -88,41 +120,127 @@ def sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
         reverified = reverification_slice(unmoved, len(markers), reverify_days)
     to_read = sorted(moved | reverified)
     read_began = writer.database_now()
-    fetched = client.messages_for_conversations(to_read)
-    complete = [cid for cid in to_read if fetched[cid].complete]
 
-    all_objects = [{**o, "conversationId": o.get("conversationId") or cid}
-                   for cid in to_read for o in fetched[cid].objects]
+    counts = WriteCounts()
+    allowed = policy.allowed(live_messages)
+    tally = {"fetched": 0, "reported": 0, "candidates": 0, "alive": 0, "unconfirmed": 0}
+    not_found: list[int] = []
+    failed: dict[int, str] = {}
+    incomplete: list[int] = []
+    gone: dict[int, list[int]] = {}  # conversation -> messages proved gone, applied at the end
+    gone_results: dict[int, FetchResult] = {}
+    preview_rows: list[dict] = []
+    batch: list[tuple[int, FetchResult]] = []
+
+    def flush() -> None:
+        nonlocal counts
+        if not batch:
+            return
+        objects = [{**o, "conversationId": o.get("conversationId") or cid}
+                   for cid, result in batch for o in result.objects if isinstance(o, dict)]
+        finished: list[tuple[int, FetchResult]] = []
+        alive: list[dict] = []
+        for cid, result in batch:
+            if not result.complete:
+                incomplete.append(cid)
+                continue
+            with engine.connect() as connection:
+                candidates = writer.live_ids(messages, account_id, connection,
+                                             within=message_table.c.conversation_id == cid,
+                                             unseen_since=read_began) - result.ids
+            proof = prove_deletions(candidates, partial(_lookup_message, client, cid), live_messages,
+                                    DeletePolicy(allow_mass_delete=True))  # the guard applies to the total, below
+            tally["candidates"] += proof.candidates
+            tally["alive"] += len(proof.alive)
+            tally["unconfirmed"] += len(proof.unconfirmed)
+            alive.extend({**o, "conversationId": o.get("conversationId") or cid} for o in proof.alive)
+            if proof.gone:  # markers move with the deletions, at the end
+                gone[cid] = proof.gone
+                gone_results[cid] = result
+            elif proof.unconfirmed:
+                incomplete.append(cid)  # keep the old marker: read it again next time
+            else:
+                finished.append((cid, result))
+        with engine.begin() as connection:
+            counts = counts + writer.write(messages, account_id, [*objects, *alive], connection, read_began=read_began)
+            _advance_markers(connection, account_id, markers, finished)
+        if len(preview_rows) < 5:
+            preview_rows.extend(objects[: 5 - len(preview_rows)])
+        batch.clear()
+
+    for done, (cid, fetched) in enumerate(client.messages_for_conversations(to_read), start=1):
+        if isinstance(fetched, HostawayError):
+            if fetched.status == 404:
+                not_found.append(cid)
+            else:
+                failed[cid] = str(fetched)
+            continue
+        tally["fetched"] += len(fetched.ids)
+        tally["reported"] += fetched.reported_count or 0
+        batch.append((cid, fetched))
+        if len(batch) >= batch_conversations:
+            flush()
+            if on_progress is not None:
+                on_progress(f"messages of account {account_id}: {done}/{len(to_read)} conversations read, "
+                            f"{client.stats.calls} calls")
+    flush()
+
+    proved_gone = sum(len(ids) for ids in gone.values())
+    refused = allowed is not None and proved_gone > allowed
     with engine.begin() as connection:
-        counts = writer.write(messages, account_id, all_objects, connection)
-        # Messages gone from a conversation read in full, and messages of conversations gone upstream.
-        counts.soft_deleted = writer.mark_missing_deleted(
-            messages, account_id, (int(o["id"]) for o in all_objects), connection,
-            within=message_table.c.conversation_id.in_(complete or [-1]), unseen_since=read_began,
-        ) + writer.mark_missing_deleted(
+        if not refused:
+            counts.soft_deleted = writer.soft_delete(
+                messages, account_id, [mid for ids in gone.values() for mid in ids], connection,
+                unseen_since=read_began)
+            _advance_markers(connection, account_id, markers, list(gone_results.items()))
+        # Messages of conversations gone upstream (proved by the conversations sync).
+        counts.soft_deleted += writer.mark_missing_deleted(
             messages, account_id, [], connection,
             within=message_table.c.conversation_id.not_in(list(markers) or [-1]), unseen_since=read_began,
         )
-        if complete:  # an incomplete read keeps its old marker, so the next sync reads it again
-            statement = pg_insert(state_table).values([
-                {"account_id": account_id, "conversation_id": cid, "marker": markers[cid],
-                 "api_message_count": fetched[cid].reported_count if fetched[cid].reported_count is not None
-                 else len(fetched[cid].objects)}
-                for cid in complete
-            ])
-            connection.execute(statement.on_conflict_do_update(
-                index_elements=[state_table.c.account_id, state_table.c.conversation_id],
-                set_={"marker": statement.excluded.marker, "api_message_count": statement.excluded.api_message_count,
-                      "messages_synced_at": sa.func.now()},
-            ))
         connection.execute(sa.delete(state_table).where(
             state_table.c.account_id == account_id, state_table.c.conversation_id.not_in(list(markers) or [-1]),
         ))
-    reported = sum(fetched[cid].reported_count or 0 for cid in to_read)
-    return SyncOutcome(
-        "messages", account_id, len(all_objects), reported, counts, client.stats, preview("messages", all_objects),
+    outcome = SyncOutcome(
+        "messages", account_id, tally["fetched"], tally["reported"], counts, client.stats,
+        preview("messages", preview_rows),
         extra={"conversations_live": len(markers), "conversations_read": len(to_read),
                "conversations_moved": len(moved), "conversations_reverified": len(reverified),
                "conversations_skipped_unchanged": len(markers) - len(to_read),
-               "conversations_read_incomplete": len(to_read) - len(complete)},
+               "conversations_read_incomplete": len(incomplete), "conversations_not_found": len(not_found),
+               "conversations_failed": len(failed), "delete_candidates": tally["candidates"],
+               "delete_confirmed_gone": proved_gone, "delete_candidates_alive": tally["alive"],
+               "delete_unconfirmed": tally["unconfirmed"]},
     )
+    if refused:
+        raise MassDeleteRefused(mass_delete_message(account_id, "messages", allowed, proved_gone, tally["candidates"],
+                                                    live_messages), outcome)
+    if failed or not_found or incomplete:
+        first = next(iter(failed.values()), None)
+        raise ReadsFailed(
+            f"account {account_id} messages: {len(failed) + len(not_found)} of {len(to_read)} conversations could "
+            f"not be read ({len(not_found)} answered 404: gone or hidden from this token) and {len(incomplete)} "
+            "were read incomplete; their messages are kept as they were and read again next sync"
+            + (f"; first error: {first}" if first else ""), outcome)
+    return outcome
+
+
+def _lookup_message(client: HostawayClient, conversation_id: int, message_id: int) -> dict | None:
+    return client.lookup("messages", message_id, conversation_id)
+
+
+def _advance_markers(connection: Connection, account_id: int, markers: Mapping[int, str],
+                     finished: list[tuple[int, FetchResult]]) -> None:
+    """Record that these conversations' messages were read in full at their current markers."""
+    if not finished:
+        return
+    statement = pg_insert(conversation_message_sync).values([
+        {"account_id": account_id, "conversation_id": cid, "marker": markers[cid],
+         "api_message_count": result.reported_count if result.reported_count is not None else len(result.ids)}
+        for cid, result in finished
+    ])
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=[conversation_message_sync.c.account_id, conversation_message_sync.c.conversation_id],
+        set_={"marker": statement.excluded.marker, "api_message_count": statement.excluded.api_message_count,
+              "messages_synced_at": sa.func.now()},
+    ))

@@ -13,7 +13,6 @@ from hostaway_pipeline.defs.checks import (
     messages_row_count_matches_api,
     reservations_listing_exists,
 )
-from hostaway_pipeline.hostaway.client import FetchResult
 from hostaway_pipeline.settings import ALWAYS_REDACTED_FIELDS, DEFAULT_EXTRA_REDACTED_FIELDS
 from hostaway_pipeline.simulator.server import SimulatorServer
 from hostaway_pipeline.storage import tables
@@ -204,7 +203,7 @@ def test_a_failure_after_the_rows_are_written_rolls_the_whole_sync_back(harness,
     def fail_after_writing(*args, **kwargs):
         raise RuntimeError("the database went away between the upsert and the soft delete")
 
-    monkeypatch.setattr(EntityWriter, "mark_missing_deleted", fail_after_writing)
+    monkeypatch.setattr(EntityWriter, "soft_delete", fail_after_writing)
     result = harness.materialize(ACCOUNT, ["reservations"], raise_on_error=False)
     assert not result.success
     after = stored_rows(engine, "reservations", live_only=False)
@@ -212,39 +211,101 @@ def test_a_failure_after_the_rows_are_written_rolls_the_whole_sync_back(harness,
         i: (r.raw, r.changed_at, r.synced_at, r.deleted_at) for i, r in before.items()}
 
 
-def test_an_incomplete_read_never_soft_deletes(harness, engine):
+def test_an_upstream_answering_empty_pages_fails_the_run_and_deletes_nothing(harness, engine, simulator):
+    harness.materialize(ACCOUNT, ["reservations"])
+    before = stored_rows(engine, "reservations")
+    simulator.add_fault(kind="empty_page", endpoint="reservations", count=1000)
+    result = harness.materialize(ACCOUNT, ["reservations"], raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data
+    reason = failure.user_failure_data.description
+    assert reason == (f"account {ACCOUNT} reservations: read 0 of the {len(before)} objects the API counted, "
+                      "so the read is incomplete; wrote what was read, deleted nothing")
+    assert set(stored_rows(engine, "reservations")) == set(before)
+
+
+def test_a_failed_conversations_read_keeps_messages_from_running(harness, engine, simulator):
+    simulator.add_fault(kind="empty_page", endpoint="conversations", count=1000)
+    result = harness.materialize(ACCOUNT, ["conversations", "messages"], raise_on_error=False)
+    assert not result.success
+    assert [e.step_key for e in result.get_step_failure_events()] == ["hostaway__conversations"]
+    assert "hostaway__messages" not in {e.step_key for e in result.get_step_success_events()}
+    assert stored_rows(engine, "messages") == {}
+
+
+def test_a_newer_version_written_by_a_webhook_during_a_reconciliation_read_is_kept(harness, engine):
     harness.materialize(ACCOUNT, ["reservations"])
     stored = stored_rows(engine, "reservations")
-    client = harness.api.client_for(ACCOUNT)
     writer = harness.warehouse.writer
-    one = [dict(stored[min(stored)].raw)]
-    # The API said there are len(stored) reservations but the walk returned one (rows moved between pages).
-    outcome = full_sync.replace_account_rows("reservations", client, writer, engine,
-                                             lambda c: FetchResult(one, reported_count=len(stored)))
-    assert outcome.counts.soft_deleted == 0 and outcome.metadata()["read_complete"] is False
-    assert set(stored_rows(engine, "reservations")) == set(stored)
-    # A complete read that lacks them is believed.
-    outcome = full_sync.replace_account_rows("reservations", client, writer, engine,
-                                             lambda c: FetchResult(one, reported_count=1))
-    assert outcome.counts.soft_deleted == len(stored) - 1
-    assert set(stored_rows(engine, "reservations")) == {min(stored)}
+    target = dict(stored[min(stored)].raw)
+    newer = {**target, "updatedOn": "2099-01-01 00:00:00", "status": "cancelled"}
+    created = {**target, "id": 99_000_001, "updatedOn": "2099-01-01 00:00:00"}
+
+    def read_while_a_webhook_lands(client):
+        result = client.reservations()
+        writer.write("reservations", ACCOUNT, [newer, created])  # the webhook apply commits mid-read
+        return result
+
+    full_sync.reconcile_resource("reservations", harness.api.client_for(ACCOUNT), writer, engine,
+                                 read_while_a_webhook_lands)
+    after = stored_rows(engine, "reservations")
+    assert after[target["id"]].status == "cancelled"  # the read's older version did not overwrite it
+    assert created["id"] in after  # nor was the row the webhook created deleted
 
 
-def test_an_overlapping_sync_does_not_delete_rows_written_after_its_read_began(harness, engine):
+def test_a_reconciliation_read_replaces_a_stored_row_written_before_it_began(harness, engine, simulator):
     harness.materialize(ACCOUNT, ["reservations"])
     stored = stored_rows(engine, "reservations")
+    target = dict(stored[min(stored)].raw)
+    # A wrong "newer" version stored earlier (a bad event, a clock gone wrong): the full read is authoritative.
+    harness.warehouse.writer.write("reservations", ACCOUNT, [{**target, "updatedOn": "2099-01-01 00:00:00",
+                                                              "status": "cancelled"}])
+    harness.materialize(ACCOUNT, ["reservations"])
+    truth = {o["id"]: o for o in simulator.truth(ACCOUNT)["reservations"]}
+    assert stored_rows(engine, "reservations")[target["id"]].raw == REDACT(dict(truth[target["id"]]))
+
+
+def test_an_older_event_never_overwrites_a_newer_row_whichever_arrives_first(harness, engine):
     writer = harness.warehouse.writer
-    newer = {**dict(stored[min(stored)].raw), "id": 99_000_001, "guestName": "booked while the other sync read"}
+    older = {"id": 7, "listingMapId": 1, "status": "new", "updatedOn": "2026-11-01 10:00:00"}
+    newer = {**older, "status": "cancelled", "updatedOn": "2026-11-02 10:00:00"}
+    for order in ([older, newer], [newer, older]):
+        with engine.begin() as connection:
+            connection.execute(sa.delete(tables.reservations.table))
+        for event in order:
+            writer.write("reservations", ACCOUNT, [event])
+        assert stored_rows(engine, "reservations")[7].status == "cancelled", order
 
-    def read_while_another_sync_commits(client):
-        old_read = [dict(row.raw) for row in stored.values()]
-        writer.write("reservations", ACCOUNT, [newer])  # the other run's commit lands mid-read
-        return FetchResult(old_read, reported_count=len(old_read))
 
-    outcome = full_sync.replace_account_rows("reservations", harness.api.client_for(ACCOUNT), writer, engine,
-                                             read_while_another_sync_commits)
-    assert outcome.counts.soft_deleted == 0
-    assert newer["id"] in stored_rows(engine, "reservations")
+def test_the_mass_delete_guard_deletes_nothing_and_fails_unless_the_run_allows_it(harness, engine, simulator):
+    harness.materialize(ACCOUNT, ["reservations"])
+    live = len(stored_rows(engine, "reservations"))
+    simulator.add_fault(kind="page_drift", endpoint="reservations", action="delete", target="served", rows=30)
+    harness.materialize(ACCOUNT, ["reservations"])  # they vanish after being read: not yet candidates
+    assert len(stored_rows(engine, "reservations")) == live
+
+    refused = harness.materialize(ACCOUNT, ["reservations"], raise_on_error=False)
+    assert not refused.success
+    reason = refused.get_step_failure_events()[0].step_failure_data.user_failure_data.description
+    assert reason.startswith(f"account {ACCOUNT} reservations: refusing to soft-delete more than {max(5, live // 10)}")
+    assert "allow_mass_delete" in reason
+    assert len(stored_rows(engine, "reservations")) == live
+
+    allowed = harness.materialize(ACCOUNT, ["reservations"], run_config={
+        "ops": {"hostaway__reservations": {"config": {"allow_mass_delete": True}}}})
+    assert harness.metadata(allowed, "reservations")["rows_soft_deleted"] == 30
+    assert set(stored_rows(engine, "reservations")) == {o["id"] for o in simulator.truth(ACCOUNT)["reservations"]}
+
+
+def test_a_few_deletions_are_proved_by_id_and_applied(harness, engine, simulator):
+    harness.materialize(ACCOUNT, ["reservations"])
+    simulator.add_fault(kind="page_drift", endpoint="reservations", action="delete", target="served", rows=2)
+    harness.materialize(ACCOUNT, ["reservations"])
+    simulator.reset_stats()
+    result = harness.materialize(ACCOUNT, ["reservations"])
+    metadata = harness.metadata(result, "reservations")
+    assert metadata["rows_soft_deleted"] == 2 and metadata["delete_confirmed_gone"] == 2
+    assert simulator.stats()["by_endpoint"].get("reservation") == 2  # one GET by id per candidate
 
 
 def test_reverification_reads_every_conversation_within_its_cycle(harness, engine):
@@ -283,3 +344,28 @@ def test_the_messages_count_check_fails_when_a_message_is_missing(harness, engin
     evaluation = next(e for e in result.get_asset_check_evaluations() if e.asset_key.path[-1] == "messages")
     assert not evaluation.passed
     assert evaluation.metadata["api_count"].value == evaluation.metadata["live_rows"].value + 1
+
+
+def test_a_404_on_one_conversations_messages_keeps_them_fails_loudly_and_the_others_go_on(harness, engine, simulator):
+    assert harness.materialize(ACCOUNT).success
+    state = tables.conversation_message_sync
+    with engine.connect() as connection:
+        markers_before = dict(connection.execute(sa.select(state.c.conversation_id, state.c.marker)).all())
+    messages_before = stored_rows(engine, "messages")
+    simulator.mutate(ACCOUNT, {"outgoing_messages": 4})
+    harness.materialize(ACCOUNT, ["conversations"])
+    simulator.add_fault(kind="status", endpoint="messages", status_code=404, count=1)
+    result = harness.materialize(ACCOUNT, ["messages"], run_config={
+        "ops": {"hostaway__messages": {"config": {"reverify_days": 0}}}}, raise_on_error=False)
+    assert not result.success
+    reason = result.get_step_failure_events()[0].step_failure_data.user_failure_data.description
+    moved_upstream = harness.metadata_of_failure(result)["conversations_moved"]
+    assert reason.startswith(f"account {ACCOUNT} messages: 1 of {moved_upstream} conversations could not be read "
+                             "(1 answered 404")
+    with engine.connect() as connection:
+        markers_after = dict(connection.execute(sa.select(state.c.conversation_id, state.c.marker)).all())
+    advanced = {cid for cid in markers_after if markers_after[cid] != markers_before.get(cid)}
+    assert len(advanced) == moved_upstream - 1  # the 404 one keeps its old marker
+    assert set(messages_before) <= set(stored_rows(engine, "messages"))  # nothing deleted
+    assert harness.materialize(ACCOUNT).success  # read again next time, and complete
+    assert_tables_equal_truth(engine, simulator.truth(ACCOUNT))

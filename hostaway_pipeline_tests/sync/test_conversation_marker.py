@@ -32,5 +32,8 @@ def test_the_marker_moves_with_new_messages_previews_and_cancellations():
         assert conversation_marker({**CONVERSATION, **change}) != conversation_marker(CONVERSATION), change
 
 
-def test_a_conversation_without_preview_or_reservation_has_a_marker():
-    assert conversation_marker({"id": 2, "messageSentOn": None, "conversationMessages": []})
+def test_a_conversation_without_preview_or_reservation_has_a_marker_that_still_moves():
+    bare = {"id": 2, "messageSentOn": None, "conversationMessages": []}
+    assert conversation_marker(bare) == conversation_marker(dict(bare))
+    assert conversation_marker(bare) != conversation_marker({**bare, "messageSentOn": "2026-11-02 10:00:00"})
+    assert conversation_marker(bare) != conversation_marker({**bare, "conversationMessages": [{"id": 1}]})
