@@ -37,8 +37,9 @@ that account's bucket is paused and every other account on the egress IP keeps i
 a call with no account) the IP bucket is paused too. Reservations honour a pause on either bucket: new
 bookings land after it, and a caller whose booked slot came after a wait re-reads ``paused_until`` (one
 primary-key read) before it may send; if a pause began while it slept, it waits the pause out and books
-again. A slot granted at once needs no re-read (a pause set before the booking already put the slot after
-it), so an unhurried call costs one round trip and a paced one two.
+again (it re-reads 20 ms before its slot, so the read's round trip delays nothing). A slot granted at once
+needs no re-read (a pause set before the booking already put the slot after it), so an unhurried call
+costs one round trip and a paced one two.
 
 Deadlines. ``acquire`` takes a deadline (``time.monotonic()``; default ``max_wait_seconds`` from now) and
 raises :class:`RateLimitDeadlineExceeded` as soon as it knows no slot comes before it, rather than
@@ -171,6 +172,9 @@ SELECT extract(epoch FROM max(paused_until) FILTER (
            WHERE paused_until <= clock_timestamp() + make_interval(secs => :ceiling)) - clock_timestamp())
 FROM {_TABLE} WHERE bucket_key = ANY(:keys)
 """)
+
+# A caller whose slot comes after a wait re-reads the pause this long before its slot, then sleeps the rest.
+_PAUSE_CHECK_LEAD_SECONDS = 0.02
 
 # Deadlock detected, serialization failure, lock not available: the statement changed nothing, run it again.
 _TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
@@ -432,7 +436,9 @@ class RateLimiter:
                 continue
             if wait_seconds <= 0:
                 break  # booked for now: a pause reported before the booking already put the slot after it
-            self._sleep(wait_seconds)
+            # Check for a pause a little before the slot, so the round trip's delay is slept off, not sent late.
+            lead = min(wait_seconds, _PAUSE_CHECK_LEAD_SECONDS)
+            self._sleep(wait_seconds - lead)
             waited += wait_seconds
             paused_for = self.paused_seconds(account_id)
             if paused_for > 0:
@@ -446,6 +452,9 @@ class RateLimiter:
                 self._sleep(paused_for)
                 waited += paused_for
                 continue
+            slot_in = answered_at + wait_seconds - time.monotonic()
+            if slot_in > 0:
+                self._sleep(slot_in)
             if late_tolerance > 0 and time.monotonic() - (answered_at + wait_seconds) > late_tolerance:
                 # Woke too late: sent now, this call could share a server window with the call booked a full
                 # window of slots after it. The slot stays unused (slower, never faster); book again.
