@@ -86,12 +86,85 @@ def apply_mutations(state: AccountState, changes: Mapping[str, object]) -> Mutat
     return result
 
 
+# ---- single changes, shared by the mutation kinds and the ``page_drift`` fault --------------------------
+@dataclass(frozen=True)
+class Booking:
+    """What one new booking created: a reservation, its conversation and first message (and a listing)."""
+
+    reservation_id: int
+    conversation_id: int
+    message_id: int
+    new_listing_id: int | None
+
+
+def create_booking(state: AccountState) -> Booking:
+    """A new reservation on a live listing with its conversation and the automated first message."""
+    factory = state.factory
+    stamp = state.next_stamp()
+    listings = state.active_listings()
+    new_listing_id = None
+    if not listings:
+        # An empty account that starts taking bookings gets its first listing.
+        listing = factory.new_listing(stamp)
+        state.add_listing(listing)
+        new_listing_id = listing["id"]
+    else:
+        listing = factory.rng.choice(listings)
+    reservation = factory.new_reservation(listing, stamp, stamp, status="new")
+    conversation = factory.new_conversation(reservation)
+    state.add_reservation_with_conversation(reservation, conversation)
+    message = _add_message(
+        state,
+        conversation["id"],
+        incoming=False,
+        status="sent",
+        moment=stamp,
+        inserted_on=stamp,
+        automated=True,
+    )
+    state.refresh_conversation(conversation["id"])
+    state.record_activity(reservation["id"], stamp)
+    return Booking(reservation["id"], conversation["id"], message["id"], new_listing_id)
+
+
+def touch_reservation(state: AccountState, reservation_id: int) -> None:
+    """An edit with no visible field change: new ``updatedOn`` and ``latestActivityOn`` (now)."""
+    stamp = state.next_stamp()
+    state.replace_reservation(reservation_id, {"updatedOn": format_timestamp(stamp)})
+    state.record_activity(reservation_id, stamp)
+
+
+def send_host_message(state: AccountState, conversation_id: int) -> JsonObject:
+    """The host replies: a sent outgoing message, so the conversation's ``messageSentOn`` moves."""
+    stamp = state.next_stamp()
+    text = format_timestamp(stamp)
+    # Replying means the host has read everything the guest sent.
+    for message in state.messages_of(conversation_id):
+        if message["isIncoming"] and not message["isSeen"]:
+            state.replace_message(message["id"], {"isSeen": 1, "isSeenAt": text, "updatedOn": text})
+    message = _add_message(
+        state, conversation_id, incoming=False, status="sent", moment=stamp, inserted_on=stamp
+    )
+    state.refresh_conversation(conversation_id)
+    state.record_activity(message["reservationId"], stamp)
+    return message
+
+
+def receive_guest_message(state: AccountState, conversation_id: int) -> JsonObject:
+    """The guest writes: an incoming message (markers move, the conversation's place does not)."""
+    stamp = state.next_stamp()
+    message = _add_message(
+        state, conversation_id, incoming=True, status="sent", moment=stamp, inserted_on=stamp
+    )
+    state.refresh_conversation(conversation_id)
+    state.record_activity(message["reservationId"], stamp)
+    return message
+
+
 def drift_reservations(state: AccountState, reservation_ids: list[int]) -> list[int]:
     """Touch reservations so they jump to the front of the default ``updatedOn DESC`` order."""
     for reservation_id in reservation_ids:
-        stamp = state.next_stamp()
-        state.replace_reservation(reservation_id, {"updatedOn": format_timestamp(stamp)})
-        state.record_activity(reservation_id, stamp)
+        touch_reservation(state, reservation_id)
     return reservation_ids
 
 
@@ -159,34 +232,13 @@ def _conversation_targets(state: AccountState, count: int) -> list[int]:
 
 # ---- appliers -----------------------------------------------------------------------------------------
 def _new_reservations(state: AccountState, count: int, result: MutationResult) -> None:
-    factory = state.factory
     for _ in range(count):
-        stamp = state.next_stamp()
-        listings = state.active_listings()
-        if not listings:
-            # An empty account that starts taking bookings gets its first listing.
-            listing = factory.new_listing(stamp)
-            state.add_listing(listing)
-            result.add("new_listings", listing["id"])
-        else:
-            listing = factory.rng.choice(listings)
-        reservation = factory.new_reservation(listing, stamp, stamp, status="new")
-        conversation = factory.new_conversation(reservation)
-        state.add_reservation_with_conversation(reservation, conversation)
-        _add_message(
-            state,
-            conversation["id"],
-            incoming=False,
-            status="sent",
-            moment=stamp,
-            inserted_on=stamp,
-            automated=True,
-        )
-        state.refresh_conversation(conversation["id"])
-        state.record_activity(reservation["id"], stamp)
-        result.add("new_reservations", reservation["id"])
-        result.add("new_conversations", conversation["id"])
-        result.events.append(WebhookEvent("reservation.created", reservation["id"]))
+        booking = create_booking(state)
+        if booking.new_listing_id is not None:
+            result.add("new_listings", booking.new_listing_id)
+        result.add("new_reservations", booking.reservation_id)
+        result.add("new_conversations", booking.conversation_id)
+        result.events.append(WebhookEvent("reservation.created", booking.reservation_id))
 
 
 def _modifiable_reservations(state: AccountState) -> list[int]:
@@ -268,30 +320,14 @@ def _status_changes(state: AccountState, count: int, result: MutationResult) -> 
 
 def _incoming_messages(state: AccountState, count: int, result: MutationResult) -> None:
     for conversation_id in _conversation_targets(state, count):
-        stamp = state.next_stamp()
-        message = _add_message(
-            state, conversation_id, incoming=True, status="sent", moment=stamp, inserted_on=stamp
-        )
-        state.refresh_conversation(conversation_id)
-        state.record_activity(message["reservationId"], stamp)
+        message = receive_guest_message(state, conversation_id)
         result.add("incoming_messages", message["id"])
         result.events.append(WebhookEvent("message.received", message["id"]))
 
 
 def _outgoing_messages(state: AccountState, count: int, result: MutationResult) -> None:
     for conversation_id in _conversation_targets(state, count):
-        stamp = state.next_stamp()
-        text = format_timestamp(stamp)
-        # Replying means the host has read everything the guest sent.
-        for message in state.messages_of(conversation_id):
-            if message["isIncoming"] and not message["isSeen"]:
-                state.replace_message(message["id"], {"isSeen": 1, "isSeenAt": text, "updatedOn": text})
-        message = _add_message(
-            state, conversation_id, incoming=False, status="sent", moment=stamp, inserted_on=stamp
-        )
-        state.refresh_conversation(conversation_id)
-        state.record_activity(message["reservationId"], stamp)
-        result.add("outgoing_messages", message["id"])
+        result.add("outgoing_messages", send_host_message(state, conversation_id)["id"])
 
 
 def _scheduled_messages(state: AccountState, count: int, result: MutationResult) -> None:

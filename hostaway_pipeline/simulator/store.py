@@ -56,6 +56,10 @@ class AccountState:
         self.stamps = StampSequence(clock, floor=world_epoch)
         self.listings: dict[int, JsonObject] = {row["id"]: row for row in generated.listings}
         self.deleted_listing_ids: set[int] = set()
+        # Reservations, conversations and messages are only ever deleted by a ``page_drift`` fault.
+        self.deleted_reservation_ids: set[int] = set()
+        self.deleted_conversation_ids: set[int] = set()
+        self.deleted_message_ids: set[int] = set()
         self.reservations: dict[int, JsonObject] = {row["id"]: row for row in generated.reservations}
         self.conversations: dict[int, JsonObject] = {row["id"]: row for row in generated.conversations}
         self.conversation_inserted_on: dict[int, str] = dict(generated.conversation_inserted_on)
@@ -115,6 +119,8 @@ class AccountState:
         if candidates:
             latest = max(candidates, key=lambda m: (m["date"], m["id"]))
             self.preview_by_conversation[conversation_id] = latest["id"]
+        elif self.preview_by_conversation.get(conversation_id) not in self.messages:
+            self.preview_by_conversation.pop(conversation_id, None)  # its message was deleted
 
     # ---- changes -----------------------------------------------------------------------------------
     def next_stamp(self) -> datetime:
@@ -153,6 +159,35 @@ class AccountState:
     def add_message(self, message: JsonObject) -> None:
         self._index_message(message)
 
+    def delete_message(self, message_id: int) -> None:
+        """Remove a message upstream; the caller refreshes its conversation's markers."""
+        message = self.messages.pop(message_id)
+        self.message_ids_by_conversation[message["conversationId"]].remove(message_id)
+        self.deleted_message_ids.add(message_id)
+
+    def delete_conversation(self, conversation_id: int) -> list[int]:
+        """Remove a conversation and its messages upstream; returns the deleted message ids."""
+        message_ids = list(self.message_ids_by_conversation.pop(conversation_id, []))
+        for message_id in message_ids:
+            del self.messages[message_id]
+        self.deleted_message_ids.update(message_ids)
+        conversation = self.conversations.pop(conversation_id)
+        self.conversation_inserted_on.pop(conversation_id, None)
+        self.preview_by_conversation.pop(conversation_id, None)
+        if self.conversation_by_reservation.get(conversation["reservationId"]) == conversation_id:
+            del self.conversation_by_reservation[conversation["reservationId"]]
+        self.deleted_conversation_ids.add(conversation_id)
+        return message_ids
+
+    def delete_reservation(self, reservation_id: int) -> tuple[list[int], list[int]]:
+        """Remove a reservation with its conversation and messages: (conversation ids, message ids)."""
+        del self.reservations[reservation_id]
+        self.deleted_reservation_ids.add(reservation_id)
+        conversation_id = self.conversation_by_reservation.get(reservation_id)
+        if conversation_id is None:
+            return [], []
+        return [conversation_id], self.delete_conversation(conversation_id)
+
     # ---- views -------------------------------------------------------------------------------------
     def active_listings(self) -> list[JsonObject]:
         return [row for lid, row in sorted(self.listings.items()) if lid not in self.deleted_listing_ids]
@@ -182,6 +217,9 @@ class AccountState:
             "conversations": [self.compose_conversation(cid) for cid in sorted(self.conversations)],
             "messages": [row for _, row in sorted(self.messages.items())],
             "deleted_listing_ids": sorted(self.deleted_listing_ids),
+            "deleted_reservation_ids": sorted(self.deleted_reservation_ids),
+            "deleted_conversation_ids": sorted(self.deleted_conversation_ids),
+            "deleted_message_ids": sorted(self.deleted_message_ids),
         }
 
     def summary(self) -> JsonObject:
