@@ -13,9 +13,28 @@ the simulator in-process or over HTTP and get the same dicts:
                                                  "emit_webhooks_for_registered": bool}
     POST   /__admin/tokens/revoke_all           {"account_id": optional}
     POST   /__admin/tokens/expire_all           {"account_id": optional}
-    GET    /__admin/config                      POST /__admin/config {"token_response_shape", ...}
+    GET    /__admin/config                      POST /__admin/config {"after_id_reading": "id_order", ...}
     GET    /__admin/faults                      POST /__admin/faults {rule}   DELETE /__admin/faults
     POST   /__admin/webhooks/emit               {"url", "login", "password", "account_id", "events", ...}
+
+Config keys (``POST`` changes only the keys given and answers the whole config; defaults first):
+
+    token_response_shape   "plain" | "wrapped"           shape of the /v1/accessTokens answer
+    invalid_token_status   403 | 401                     status of an auth failure
+    after_id_reading       "keyset" | "id_order" | "ignored"
+                           afterId on /v1/reservations: rows after the cursor row in the request's sort
+                           order (documented); id > afterId in id order; or ignored (offset paging)
+    after_id_unknown       "empty" | "first_page" | "error"
+                           afterId=0 or an id matching no row of the filtered set: empty result with the
+                           true count; the first page; or 400
+    count_with_cursor      "total" | "remaining"         count with an afterId: all matching rows, or the
+                                                         rows from this page on
+
+Fault rules (see ``faults``), e.g. ``{"kind": "page_drift", "endpoint": "conversations",
+"action": "delete", "target": "served", "rows": 2, "after": 1, "count": 1}`` or
+``{"kind": "empty_page", "endpoint": "reservations"}``. ``GET /__admin/faults`` lists each rule with
+``seen``/``fired``/``spent`` and the ``results`` of its firings (ids a page_drift touched); the same
+result is on the call's ``fault_result`` in ``GET /__admin/calls``.
 """
 
 from __future__ import annotations

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hostaway_pipeline.simulator import queries
+from hostaway_pipeline.simulator.drift import apply_page_drift
 from hostaway_pipeline.simulator.errors import INVALID_TOKEN_MESSAGE, ApiError
-from hostaway_pipeline.simulator.mutations import drift_reservations
+from hostaway_pipeline.simulator.faults import FaultRule
 from hostaway_pipeline.simulator.simtime import format_timestamp
 from hostaway_pipeline.simulator.store import AccountState, SimulatorStore
 from hostaway_pipeline.simulator.tokens import TokenRegistry, TokenState
@@ -25,48 +26,67 @@ TOKEN_RESPONSE_SHAPES = ("plain", "wrapped")
 
 @dataclass
 class RuntimeConfig:
-    """Behaviour switches an operator can flip while the simulator runs (``POST /__admin/config``)."""
+    """Behaviour switches an operator can flip while the simulator runs (``POST /__admin/config``).
+
+    ``after_id_reading``, ``after_id_unknown`` and ``count_with_cursor`` serve the readings the docs
+    leave open (see ``queries``); each default is the documented (or most literal) reading.
+    """
 
     token_response_shape: str = "plain"
     invalid_token_status: int = 403
-    ignore_after_id: bool = False
+    after_id_reading: str = "keyset"
+    after_id_unknown: str = "empty"
+    count_with_cursor: str = "total"
 
     def update(self, changes: Mapping[str, Any]) -> None:
-        unknown = set(changes) - {"token_response_shape", "invalid_token_status", "ignore_after_id"}
+        unknown = set(changes) - set(self.as_dict())
         if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}")
-        shape = changes.get("token_response_shape", self.token_response_shape)
-        if shape not in TOKEN_RESPONSE_SHAPES:
-            raise ValueError(f"token_response_shape must be one of {TOKEN_RESPONSE_SHAPES}, got {shape!r}")
-        status = changes.get("invalid_token_status", self.invalid_token_status)
-        if status not in (401, 403):
-            raise ValueError(f"invalid_token_status must be 401 or 403, got {status!r}")
-        ignore_after_id = changes.get("ignore_after_id", self.ignore_after_id)
-        if not isinstance(ignore_after_id, bool):
-            raise ValueError(f"ignore_after_id must be true or false, got {ignore_after_id!r}")
-        self.token_response_shape, self.invalid_token_status, self.ignore_after_id = (
-            shape,
-            status,
-            ignore_after_id,
-        )
+            raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(self.as_dict())}")
+        merged = {**self.as_dict(), **changes}
+        if merged["token_response_shape"] not in TOKEN_RESPONSE_SHAPES:
+            raise ValueError(
+                f"token_response_shape must be one of {TOKEN_RESPONSE_SHAPES}, "
+                f"got {merged['token_response_shape']!r}"
+            )
+        if merged["invalid_token_status"] not in (401, 403):
+            raise ValueError(f"invalid_token_status must be 401 or 403, got {merged['invalid_token_status']!r}")
+        for name, choices in _CHOICES.items():
+            if merged[name] not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {merged[name]!r}")
+        for name, value in merged.items():
+            setattr(self, name, value)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "token_response_shape": self.token_response_shape,
             "invalid_token_status": self.invalid_token_status,
-            "ignore_after_id": self.ignore_after_id,
+            "after_id_reading": self.after_id_reading,
+            "after_id_unknown": self.after_id_unknown,
+            "count_with_cursor": self.count_with_cursor,
         }
+
+
+_CHOICES = {
+    "after_id_reading": queries.AFTER_ID_READINGS,
+    "after_id_unknown": queries.AFTER_ID_UNKNOWN,
+    "count_with_cursor": queries.COUNT_WITH_CURSOR,
+}
 
 
 @dataclass
 class Call:
-    """A routed request: the account it acts for (once authenticated) and the numeric path ids."""
+    """A routed request: the account it acts for (once authenticated) and the numeric path ids.
+
+    ``drift`` is a ``page_drift`` rule firing on this call; ``fault_result`` what it (or another
+    fault) did, for the call log.
+    """
 
     request: Request
     path_ids: tuple[int, ...]
+    endpoint: str = "other"
     state: AccountState | None = None
-    drift_rows: int = 0
-    drifted_ids: list[int] = field(default_factory=list)
+    drift: FaultRule | None = None
+    fault_result: dict[str, Any] | None = None
 
 
 Handler = Callable[["V1Api", Call], Response]
@@ -140,6 +160,7 @@ class V1Api:
         return state
 
     def answer(self, route: Route, call: Call) -> Response:
+        call.endpoint = route.endpoint
         if route.authenticated:
             call.state = self.authenticate(call.request)
         return route.handler(self, call)
@@ -173,41 +194,53 @@ class V1Api:
         assert call.state is not None, "authenticated route without account"
         return call.state
 
-    def listings(self, call: Call) -> Response:
+    def _list(self, call: Call, serve: Callable[[AccountState], queries.ServedPage]) -> Response:
+        """Serve a list page; a ``page_drift`` firing on this call then changes rows upstream."""
+        state = self._state(call)
         with self.store.lock:
-            return json_response(queries.listings_page(self._state(call), call.request.query))
+            served = serve(state)
+            drift = call.drift
+            if drift is not None:
+                call.fault_result = apply_page_drift(
+                    state, call.endpoint, served, drift.action or "update", drift.target, drift.rows
+                )
+        return json_response(served.envelope)
+
+    def listings(self, call: Call) -> Response:
+        return self._list(call, lambda state: queries.listings_page(state, call.request.query))
 
     def listing(self, call: Call) -> Response:
         with self.store.lock:
             return json_response(queries.listing_by_id(self._state(call), call.path_ids[0]))
 
     def reservations(self, call: Call) -> Response:
-        state = self._state(call)
-        with self.store.lock:
-            page = queries.reservations_page(
-                state, call.request.query, ignore_after_id=self.config.ignore_after_id
-            )
-            if call.drift_rows:
-                call.drifted_ids = drift_reservations(state, page.ids_after_page[: call.drift_rows])
-        return json_response(page.envelope)
+        config = self.config
+        return self._list(
+            call,
+            lambda state: queries.reservations_page(
+                state,
+                call.request.query,
+                after_id_reading=config.after_id_reading,
+                after_id_unknown=config.after_id_unknown,
+                count_with_cursor=config.count_with_cursor,
+            ),
+        )
 
     def reservation(self, call: Call) -> Response:
         with self.store.lock:
             return json_response(queries.reservation_by_id(self._state(call), call.path_ids[0]))
 
     def conversations(self, call: Call) -> Response:
-        with self.store.lock:
-            return json_response(queries.conversations_page(self._state(call), call.request.query))
+        return self._list(call, lambda state: queries.conversations_page(state, call.request.query))
 
     def conversation(self, call: Call) -> Response:
         with self.store.lock:
             return json_response(queries.conversation_by_id(self._state(call), call.path_ids[0]))
 
     def messages(self, call: Call) -> Response:
-        with self.store.lock:
-            return json_response(
-                queries.messages_page(self._state(call), call.path_ids[0], call.request.query)
-            )
+        return self._list(
+            call, lambda state: queries.messages_page(state, call.path_ids[0], call.request.query)
+        )
 
     def message(self, call: Call) -> Response:
         with self.store.lock:

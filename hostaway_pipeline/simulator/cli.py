@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import TextIO
 
+from hostaway_pipeline.simulator.queries import AFTER_ID_READINGS, AFTER_ID_UNKNOWN, COUNT_WITH_CURSOR
 from hostaway_pipeline.simulator.server import SimulatorServer, parse_accounts_spec
 
 
@@ -27,6 +28,9 @@ def serve(
     ip_limit: int = 15,
     account_limit: int = 20,
     window_seconds: float = 10.0,
+    after_id_reading: str = "keyset",
+    after_id_unknown: str = "empty",
+    count_with_cursor: str = "total",
     trust_forwarded_for: bool = False,
     verbose: bool = False,
     out: TextIO | None = None,
@@ -46,6 +50,9 @@ def serve(
         ip_limit=ip_limit,
         account_limit=account_limit,
         window_seconds=window_seconds,
+        after_id_reading=after_id_reading,
+        after_id_unknown=after_id_unknown,
+        count_with_cursor=count_with_cursor,
         trust_forwarded_for=trust_forwarded_for,
         verbose=verbose,
     )
@@ -60,6 +67,11 @@ def serve(
         print(
             f"admin API {simulator.admin_url}  (seed {seed}, time scale {time_scale}x, "
             f"limits {ip_limit}/IP and {account_limit}/account per {window_seconds:g} s simulated)",
+            file=out,
+        )
+        print(
+            f"afterId reading {after_id_reading}, unknown afterId {after_id_unknown}, "
+            f"count with a cursor {count_with_cursor}",
             file=out,
         )
         for account_id, size in accounts.items():
@@ -114,6 +126,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--window-seconds", type=float, default=10.0, help="rate-limit window in simulated seconds"
     )
     serve_parser.add_argument(
+        "--after-id-reading",
+        choices=AFTER_ID_READINGS,
+        default="keyset",
+        help="afterId on /v1/reservations: keyset = the rows after the cursor row in the request's sort "
+        "order (documented, default); id_order = id > afterId in id order whatever sortOrder says; "
+        "ignored = an old server that pages by offset only",
+    )
+    serve_parser.add_argument(
+        "--after-id-unknown",
+        choices=AFTER_ID_UNKNOWN,
+        default="empty",
+        help="answer to afterId=0 or an id matching no row: empty = empty result with the true count "
+        "(default); first_page = as if no afterId; error = HTTP 400",
+    )
+    serve_parser.add_argument(
+        "--count-with-cursor",
+        choices=COUNT_WITH_CURSOR,
+        default="total",
+        help="count when afterId is given: total = all rows matching the filters (default); "
+        "remaining = the rows from this page on",
+    )
+    serve_parser.add_argument(
         "--trust-forwarded-for",
         action="store_true",
         help="take the client IP from X-Forwarded-For (to simulate several IPs)",
@@ -134,6 +168,9 @@ def run(namespace: argparse.Namespace) -> int:
             ip_limit=namespace.ip_limit,
             account_limit=namespace.account_limit,
             window_seconds=namespace.window_seconds,
+            after_id_reading=namespace.after_id_reading,
+            after_id_unknown=namespace.after_id_unknown,
+            count_with_cursor=namespace.count_with_cursor,
             trust_forwarded_for=namespace.trust_forwarded_for,
             verbose=namespace.verbose,
         )

@@ -161,13 +161,6 @@ def receive_guest_message(state: AccountState, conversation_id: int) -> JsonObje
     return message
 
 
-def drift_reservations(state: AccountState, reservation_ids: list[int]) -> list[int]:
-    """Touch reservations so they jump to the front of the default ``updatedOn DESC`` order."""
-    for reservation_id in reservation_ids:
-        touch_reservation(state, reservation_id)
-    return reservation_ids
-
-
 # ---- helpers ----------------------------------------------------------------------------------------
 def _pick(state: AccountState, candidates: list[int], count: int) -> list[int]:
     """``count`` distinct ids from a sorted candidate list (all of them when there are fewer)."""

@@ -1,6 +1,21 @@
 """What each ``/v1`` read endpoint returns: parameter parsing, filters, ordering, paging and envelopes.
 
-Pure functions over an ``AccountState``; the caller holds the store lock while they run.
+Pure functions over an ``AccountState``; the caller holds the store lock while they run. A list endpoint
+answers a ``ServedPage``: the envelope plus where the page sits in the whole ordered list, which is what
+a ``page_drift`` fault needs to pick the rows it changes.
+
+``afterId`` on reservations is served under one of three readings (``AFTER_ID_READINGS``):
+
+- ``keyset`` (the documented one): the rows that follow the cursor row in the request's sort order
+  (default ``updatedOn DESC, id DESC``; ties broken by id in the sort's direction). The cursor row is
+  placed by its values *now*, so a cursor row updated since it was served continues the walk from its
+  new place. ``offset`` is ignored.
+- ``id_order``: ``id > afterId`` in ascending id order whatever ``sortOrder`` says; ``offset`` ignored.
+- ``ignored``: an old server: ``afterId`` has no effect, ``offset`` pages in the requested order.
+
+An ``afterId`` that is 0 or matches no row of the filtered set gets what ``after_id_unknown`` says
+(``AFTER_ID_UNKNOWN``: an empty page with the true count, the first page, or a 400). With a cursor,
+``count`` is the filtered total or, under ``count_with_cursor="remaining"``, the rows from this page on.
 """
 
 from __future__ import annotations
@@ -17,6 +32,10 @@ from hostaway_pipeline.simulator.store import AccountState
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100
+
+AFTER_ID_READINGS = ("keyset", "id_order", "ignored")
+AFTER_ID_UNKNOWN = ("empty", "first_page", "error")
+COUNT_WITH_CURSOR = ("total", "remaining")
 
 Params = Mapping[str, str]
 
@@ -122,6 +141,35 @@ def paged_envelope(result: list[JsonObject], count: int, limit: int, offset: int
     }
 
 
+# ---- served pages ------------------------------------------------------------------------------------
+@dataclass
+class ServedPage:
+    """A list page as served, and where it sits in the whole list in the order the walk follows.
+
+    ``ordered_ids[start:end]`` are the ids on the page; ``conversation_id`` is set for messages pages.
+    """
+
+    envelope: JsonObject
+    ordered_ids: list[int]
+    start: int
+    end: int
+    conversation_id: int | None = None
+
+    @property
+    def page_ids(self) -> list[int]:
+        return self.ordered_ids[self.start : self.end]
+
+
+def _offset_page(
+    ordered: list[JsonObject], limit: int, offset: int, *, paged: bool = False
+) -> tuple[list[JsonObject], JsonObject, int, int]:
+    """(page rows, envelope with the true count, index of the first row served, index after the last)."""
+    start = min(offset, len(ordered))
+    page = ordered[start : start + limit]
+    envelope = (paged_envelope if paged else plain_envelope)(page, len(ordered), limit, offset)
+    return page, envelope, start, start + len(page)
+
+
 # ---- listings ------------------------------------------------------------------------------------------
 _LISTING_SORTS = {
     "latestActivity": ("latestActivityOn", False),
@@ -129,17 +177,18 @@ _LISTING_SORTS = {
 }
 
 
-def listings_page(state: AccountState, params: Params) -> JsonObject:
+def listings_page(state: AccountState, params: Params) -> ServedPage:
     limit, offset = paging(params)
     rows = RowFilter()
     _latest_activity_filter(params, rows)
-    matching = rows.apply(state.active_listings())
+    ordered = rows.apply(state.active_listings())  # id ascending
     sort_order = params.get("sortOrder")
     if sort_order:
         if sort_order not in _LISTING_SORTS:
             raise ApiError(400, f"Unknown sortOrder '{sort_order}' for listings")
-        matching = _sort(matching, *_LISTING_SORTS[sort_order])
-    return plain_envelope(matching[offset : offset + limit], len(matching), limit, offset)
+        ordered = _sort(ordered, *_LISTING_SORTS[sort_order])
+    _, envelope, start, end = _offset_page(ordered, limit, offset)
+    return ServedPage(envelope, [row["id"] for row in ordered], start, end)
 
 
 def listing_by_id(state: AccountState, listing_id: int) -> JsonObject:
@@ -163,19 +212,29 @@ _RESERVATION_SORTS = {
 }
 
 
-@dataclass
-class ReservationPage:
-    """A served reservations page plus the rows ordered after it (what ``page_drift`` may move)."""
-
-    envelope: JsonObject
-    ids_after_page: list[int]
+def _reservation_order(state: AccountState, rows: list[JsonObject], sort_order: str | None) -> list[JsonObject]:
+    """The rows in the requested order (default ``updatedOn DESC, id DESC``); 400 for an unknown order."""
+    if not sort_order:
+        return _sort(rows, "updatedOn", descending=True)
+    if sort_order not in _RESERVATION_SORTS:
+        raise ApiError(400, f"Unknown sortOrder '{sort_order}' for reservations")
+    key, descending = _RESERVATION_SORTS[sort_order]
+    if key != "_lastMessageReceived":
+        return _sort(rows, key, descending)
+    ordered = _sort([{**row, key: _last_received(state, row["id"])} for row in rows], key, descending)
+    return [state.reservations[row["id"]] for row in ordered]
 
 
 def reservations_page(
-    state: AccountState, params: Params, *, ignore_after_id: bool = False
-) -> ReservationPage:
+    state: AccountState,
+    params: Params,
+    *,
+    after_id_reading: str = "keyset",
+    after_id_unknown: str = "empty",
+    count_with_cursor: str = "total",
+) -> ServedPage:
     limit, offset = paging(params)
-    after_id = None if ignore_after_id else int_param(params, "afterId", None, minimum=0)
+    after_id = int_param(params, "afterId", None, minimum=0)
     rows = RowFilter()
     _latest_activity_filter(params, rows)
     rows.between(
@@ -187,33 +246,27 @@ def reservations_page(
     rows.equals("listingMapId", int_param(params, "listingId"))
     rows.equals("channelId", int_param(params, "channelId"))
     matching = rows.apply(list(state.reservations.values()))
-    count = len(matching)
+    ordered = _reservation_order(state, matching, params.get("sortOrder"))
+    if after_id is None or after_id_reading == "ignored":
+        _, envelope, start, end = _offset_page(ordered, limit, offset)
+        return ServedPage(envelope, [row["id"] for row in ordered], start, end)
 
-    if after_id is not None:
-        # The drift-proof cursor: id ascending, offset ignored.
-        ordered = sorted((row for row in matching if row["id"] > after_id), key=lambda row: row["id"])
-        start, offset = 0, 0
-    else:
-        sort_order = params.get("sortOrder")
-        if not sort_order:
-            ordered = _sort(matching, "updatedOn", descending=True)
-        elif sort_order not in _RESERVATION_SORTS:
-            raise ApiError(400, f"Unknown sortOrder '{sort_order}' for reservations")
-        else:
-            key, descending = _RESERVATION_SORTS[sort_order]
-            if key == "_lastMessageReceived":
-                ordered = _sort(
-                    [{**row, key: _last_received(state, row["id"])} for row in matching], key, descending
-                )
-                ordered = [state.reservations[row["id"]] for row in ordered]
-            else:
-                ordered = _sort(matching, key, descending)
-        start = offset
+    total = len(ordered)
+    if not any(row["id"] == after_id for row in ordered):
+        if after_id_unknown == "error":
+            raise ApiError(400, f"Invalid afterId {after_id}: no such reservation")
+        if after_id_unknown == "first_page":  # as if no afterId was sent (offset still ignored)
+            _, envelope, start, end = _offset_page(ordered, limit, 0)
+            return ServedPage(envelope, [row["id"] for row in ordered], start, end)
+        # "empty": nothing after a cursor the server cannot place, but the true count.
+        return ServedPage(plain_envelope([], total, limit, 0), [row["id"] for row in ordered], total, total)
+    if after_id_reading == "id_order":
+        ordered = sorted(matching, key=lambda row: row["id"])
+    ordered_ids = [row["id"] for row in ordered]
+    start = ordered_ids.index(after_id) + 1
     page = ordered[start : start + limit]
-    return ReservationPage(
-        envelope=plain_envelope(page, count, limit, offset),
-        ids_after_page=[row["id"] for row in ordered[start + limit :]],
-    )
+    count = total - start if count_with_cursor == "remaining" else total
+    return ServedPage(plain_envelope(page, count, limit, 0), ordered_ids, start, start + len(page))
 
 
 def _last_received(state: AccountState, reservation_id: int) -> str | None:
@@ -231,7 +284,7 @@ def reservation_by_id(state: AccountState, reservation_id: int) -> JsonObject:
 
 
 # ---- conversations and messages -----------------------------------------------------------------------
-def conversations_page(state: AccountState, params: Params) -> JsonObject:
+def conversations_page(state: AccountState, params: Params) -> ServedPage:
     limit, offset = paging(params)
     reservation_id = int_param(params, "reservationId")
     conversations: list[Any] = list(state.conversations.values())
@@ -239,8 +292,9 @@ def conversations_page(state: AccountState, params: Params) -> JsonObject:
         conversations = [c for c in conversations if c["reservationId"] == reservation_id]
     # Newest outgoing activity first; an incoming message does not move a conversation.
     ordered = sorted(conversations, key=lambda c: (c["messageSentOn"], c["id"]), reverse=True)
-    page = [state.compose_conversation(c["id"]) for c in ordered[offset : offset + limit]]
-    return paged_envelope(page, len(ordered), limit, offset)
+    page, envelope, start, end = _offset_page(ordered, limit, offset, paged=True)
+    envelope["result"] = [state.compose_conversation(c["id"]) for c in page]
+    return ServedPage(envelope, [c["id"] for c in ordered], start, end)
 
 
 def _conversation_or_404(state: AccountState, conversation_id: int) -> None:
@@ -253,7 +307,7 @@ def conversation_by_id(state: AccountState, conversation_id: int) -> JsonObject:
     return {"status": "success", "result": state.compose_conversation(conversation_id)}
 
 
-def messages_page(state: AccountState, conversation_id: int, params: Params) -> JsonObject:
+def messages_page(state: AccountState, conversation_id: int, params: Params) -> ServedPage:
     _conversation_or_404(state, conversation_id)
     limit, offset = paging(params)
     include_scheduled = bool_param(params, "includeScheduledMessages")
@@ -261,7 +315,8 @@ def messages_page(state: AccountState, conversation_id: int, params: Params) -> 
     if not include_scheduled:
         messages = [m for m in messages if m["status"] == "sent"]
     ordered = sorted(messages, key=lambda m: (m["date"], m["id"]), reverse=True)
-    return paged_envelope(ordered[offset : offset + limit], len(ordered), limit, offset)
+    _, envelope, start, end = _offset_page(ordered, limit, offset, paged=True)
+    return ServedPage(envelope, [m["id"] for m in ordered], start, end, conversation_id=conversation_id)
 
 
 def message_by_id(state: AccountState, conversation_id: int, message_id: int) -> JsonObject:

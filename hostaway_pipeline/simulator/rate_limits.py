@@ -79,6 +79,8 @@ class CallRecord:
     status: int | None = None  # None while in flight, or when the connection was reset
     connection_reset: bool = False
     fault: str | None = None
+    fault_id: int | None = None
+    fault_result: dict[str, Any] | None = None  # what an empty_page / page_drift fault did on this call
 
     def status_label(self) -> str:
         if self.connection_reset:

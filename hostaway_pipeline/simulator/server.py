@@ -199,7 +199,9 @@ class SimulatorServer:
         account_limit: int = 20,
         window_seconds: float = 10.0,
         invalid_token_status: int = 403,
-        ignore_after_id: bool = False,
+        after_id_reading: str = "keyset",
+        after_id_unknown: str = "empty",
+        count_with_cursor: str = "total",
         token_expires_in_seconds: int = DEFAULT_EXPIRES_IN_SECONDS,
         trust_forwarded_for: bool = False,
         verbose: bool = False,
@@ -220,7 +222,9 @@ class SimulatorServer:
             {
                 "token_response_shape": token_response_shape,
                 "invalid_token_status": invalid_token_status,
-                "ignore_after_id": ignore_after_id,
+                "after_id_reading": after_id_reading,
+                "after_id_unknown": after_id_unknown,
+                "count_with_cursor": count_with_cursor,
             }
         )
         self.policy = RateLimitPolicy(
@@ -335,14 +339,19 @@ class SimulatorServer:
             return json_response(fail_body(RATE_LIMIT_MESSAGE), status=429)
         fault = self._faults.pick(endpoint, account_id)
         if fault is not None:
-            record.fault = fault.kind
-        response = self._answer_v1(request, route, path_ids, fault)
+            record.fault, record.fault_id = fault.kind, fault.id
+        response = self._answer_v1(request, route, path_ids, fault, record)
         record.connection_reset = response.reset_connection
         record.status = None if response.reset_connection else response.status
         return response
 
     def _answer_v1(
-        self, request: Request, route: Any, path_ids: tuple[int, ...], fault: FaultRule | None
+        self,
+        request: Request,
+        route: Any,
+        path_ids: tuple[int, ...],
+        fault: FaultRule | None,
+        record: CallRecord,
     ) -> Response:
         call = Call(request=request, path_ids=path_ids)
         if fault is not None:
@@ -355,7 +364,7 @@ class SimulatorServer:
             if fault.kind == "timeout":
                 self._stopping.wait(fault.delay_seconds)
             if fault.kind == "page_drift":
-                call.drift_rows = fault.rows
+                call.drift = fault
         if route is None:
             response = json_response(fail_body(f"Not found: {request.method} {request.path}"), status=404)
         else:
@@ -366,7 +375,25 @@ class SimulatorServer:
         if fault is not None and fault.kind == "malformed_json":
             whole = response.body_bytes()
             return Response(status=200, raw_body=whole[: max(1, len(whole) // 2)])
+        if fault is not None and fault.kind == "empty_page":
+            response = self._empty_page(response, call)
+        if fault is not None and call.fault_result is not None:
+            record.fault_result = call.fault_result
+            self._faults.record_result(fault, call.fault_result)
         return response
+
+    @staticmethod
+    def _empty_page(response: Response, call: Call) -> Response:
+        """The page as served with its rows dropped: true count (and page/totalPages), no result."""
+        payload = response.payload
+        if response.status != 200 or not isinstance(payload, dict) or not isinstance(payload.get("result"), list):
+            return response
+        call.fault_result = {
+            "endpoint": call.endpoint,
+            "hidden_ids": [row["id"] for row in payload["result"]],
+            "count": payload.get("count"),
+        }
+        return Response(status=200, payload={**payload, "result": []}, headers=response.headers)
 
     @staticmethod
     def _status_fault(fault: FaultRule) -> Response:
@@ -474,7 +501,15 @@ class SimulatorServer:
         return self.tokens.expire_all(account_id)
 
     def configure(self, **changes: Any) -> dict[str, Any]:
-        """Switch ``token_response_shape``, ``invalid_token_status`` or ``ignore_after_id`` at runtime."""
+        """Switch behaviours at runtime; returns the whole config. Keys (defaults first):
+
+        - ``token_response_shape``: ``"plain"`` | ``"wrapped"``;
+        - ``invalid_token_status``: ``403`` | ``401``;
+        - ``after_id_reading``: ``"keyset"`` | ``"id_order"`` | ``"ignored"`` (see ``queries``);
+        - ``after_id_unknown``: ``"empty"`` | ``"first_page"`` | ``"error"``: an ``afterId`` of 0 or one
+          matching no row of the filtered set;
+        - ``count_with_cursor``: ``"total"`` | ``"remaining"``.
+        """
         self.config.update(changes)
         return self.config.as_dict()
 

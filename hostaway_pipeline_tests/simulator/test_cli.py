@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+import pytest
 import requests
 
 from hostaway_pipeline.simulator import cli
@@ -26,6 +27,26 @@ def test_add_arguments_fills_the_parent_clis_serve_parser() -> None:
     )
     assert (namespace.port, namespace.accounts, namespace.seed) == (0, "1:seed,2:5", 3)
     assert (namespace.time_scale, namespace.token_shape, namespace.host) == (50.0, "wrapped", "127.0.0.1")
+    assert (namespace.after_id_reading, namespace.after_id_unknown, namespace.count_with_cursor) == (
+        "keyset",
+        "empty",
+        "total",
+    )
+
+
+def test_after_id_switches_parse_and_reject_unknown_readings() -> None:
+    parser = argparse.ArgumentParser(prog="serve")
+    cli.add_arguments(parser)
+    namespace = parser.parse_args(
+        ["--after-id-reading", "id_order", "--after-id-unknown", "error", "--count-with-cursor", "remaining"]
+    )
+    assert (namespace.after_id_reading, namespace.after_id_unknown, namespace.count_with_cursor) == (
+        "id_order",
+        "error",
+        "remaining",
+    )
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--after-id-reading", "sideways"])
 
 
 def test_serve_prints_base_url_and_secrets_then_serves_until_stopped() -> None:
@@ -38,6 +59,9 @@ def test_serve_prints_base_url_and_secrets_then_serves_until_stopped() -> None:
             "accounts_spec": "61001:5,61002:empty",
             "seed": 4,
             "time_scale": 50.0,
+            "after_id_reading": "ignored",
+            "after_id_unknown": "first_page",
+            "count_with_cursor": "remaining",
             "out": out,
             "stop_event": stop,
         },
@@ -59,9 +83,15 @@ def test_serve_prints_base_url_and_secrets_then_serves_until_stopped() -> None:
             "scope": "general",
         },
     )
+    config = requests.get(base_url.replace("/v1", "/__admin/config"), timeout=10).json()
     stop.set()
     thread.join(timeout=10)
     assert token.status_code == 200
+    assert (config["after_id_reading"], config["after_id_unknown"], config["count_with_cursor"]) == (
+        "ignored",
+        "first_page",
+        "remaining",
+    )
     assert not thread.is_alive() and "stopped" in out.getvalue()
 
 
@@ -76,6 +106,8 @@ def test_module_entry_point_serves_and_exits_cleanly_on_sigterm() -> None:
             "0",
             "--accounts",
             "62001:empty",
+            "--after-id-reading",
+            "id_order",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -86,12 +118,14 @@ def test_module_entry_point_serves_and_exits_cleanly_on_sigterm() -> None:
         first_line = process.stdout.readline()
         base_url = first_line.rsplit(" ", 1)[-1].strip()
         health = requests.get(base_url.replace("/v1", "/__admin/health"), timeout=10)
+        config = requests.get(base_url.replace("/v1", "/__admin/config"), timeout=10).json()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:
         if process.poll() is None:
             process.kill()
     assert health.json()["status"] == "ok"
+    assert config["after_id_reading"] == "id_order"  # the option reaches the server through run()
 
 
 def test_bad_accounts_spec_exits_with_status_2() -> None:

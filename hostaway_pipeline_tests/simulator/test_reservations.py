@@ -1,4 +1,4 @@
-"""Listings and reservations endpoints: afterId cursor, default and explicit orders, filters, counts."""
+"""Listings and reservations endpoints: default and explicit orders, filters, counts (afterId: test_after_id)."""
 
 from __future__ import annotations
 
@@ -6,32 +6,7 @@ from typing import Any
 
 import pytest
 
-from hostaway_pipeline.simulator.server import SimulatorServer
 from hostaway_pipeline_tests.simulator.support import Api
-
-
-def after_id_pages(api: Api, **params: Any) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    after_id = 0
-    while True:
-        page = api.json("/reservations", limit=100, afterId=after_id, **params)["result"]
-        if not page:
-            return rows
-        rows += page
-        after_id = page[-1]["id"]
-
-
-def test_after_id_paging_returns_every_reservation_exactly_once_in_id_order(
-    seed_api: Api, seed_truth: dict[str, Any]
-) -> None:
-    ids = [row["id"] for row in after_id_pages(seed_api)]
-    assert ids == sorted(row["id"] for row in seed_truth["reservations"])
-
-
-def test_after_id_ignores_offset(seed_api: Api) -> None:
-    with_offset = seed_api.json("/reservations", limit=10, afterId=0, offset=500)["result"]
-    without = seed_api.json("/reservations", limit=10, afterId=0)["result"]
-    assert with_offset == without
 
 
 def test_default_order_is_updated_on_desc_then_id_desc(seed_api: Api, seed_truth: dict[str, Any]) -> None:
@@ -121,15 +96,6 @@ def test_listings_are_id_ascending_and_filter_on_latest_activity(
     pivot = sorted(row["latestActivityOn"] for row in seed_truth["listings"])[3]
     recent = seed_api.json("/listings", latestActivityStart=pivot)
     assert recent["count"] == sum(1 for row in seed_truth["listings"] if row["latestActivityOn"] >= pivot)
-
-
-def test_ignore_after_id_mode_serves_offset_pages_in_default_order(small_sim: SimulatorServer) -> None:
-    api = Api(small_sim, 20001)
-    small_sim.configure(ignore_after_id=True)
-    first = api.json("/reservations", limit=10, afterId=0)["result"]
-    again = api.json("/reservations", limit=10, afterId=first[-1]["id"])["result"]
-    assert first == again
-    assert [r["updatedOn"] for r in first] == sorted((r["updatedOn"] for r in first), reverse=True)
 
 
 def test_single_reservation_and_unknown_paths(seed_api: Api, seed_truth: dict[str, Any]) -> None:
