@@ -3,7 +3,10 @@
 Each benchmark run gets its own database (``hostaway_bench_<random>``, dropped afterwards) on the
 server ``--database-url`` / ``HOSTAWAY_BENCH_DATABASE_URL`` names, else on the embedded Postgres, so
 the limiter's buckets and the token cache start empty and the demo's data is never touched. The
-resources are the same Dagster resources the assets use, with the stand-in's time-scaled limits.
+resources are the same Dagster resources the assets use, with the stand-in's time-scaled limits; the
+limiter's absolute jitter guard is time-scaled with them (0.1 s / K), so its spacing keeps the
+production proportions (the jitter of this machine is of course not scaled: at K = 10 the bench holds
+the pacing to a tolerance 10x tighter, relative to the window, than the real API needs).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from hostaway_pipeline.defs.resources import HostawayApiResource, HostawayRateLimiterResource, WarehouseResource
-from hostaway_pipeline.settings import load_settings
+from hostaway_pipeline.settings import RATE_LIMIT_GUARD_SECONDS_DEFAULT, load_settings
 from hostaway_pipeline.storage.embedded_postgres import create_database_if_missing
 from hostaway_pipeline.storage.engine import forget_engines, normalize_url, resolve_database_url
 
@@ -36,11 +39,15 @@ class BenchTarget:
     def window_seconds(self) -> float:
         return 10.0 / self.time_scale
 
+    @property
+    def guard_seconds(self) -> float:
+        return RATE_LIMIT_GUARD_SECONDS_DEFAULT / self.time_scale
+
     def api_resource(self, message_workers: int = 4) -> HostawayApiResource:
         warehouse = WarehouseResource(database_url=self.database_url)
         limiter = HostawayRateLimiterResource(
             warehouse=warehouse, per_ip=f"15/{self.window_seconds:g}s", per_account=f"20/{self.window_seconds:g}s",
-            egress_id="benchmark",
+            guard_seconds=self.guard_seconds, egress_id="benchmark",
         )
         return HostawayApiResource(warehouse=warehouse, rate_limiter=limiter, base_url=self.base_url,
                                    message_workers=message_workers,

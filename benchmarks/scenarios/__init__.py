@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from benchmarks.report import ScenarioResult
-from benchmarks.scenarios import full_read, full_sync, multi_process
+from benchmarks.scenarios import full_read, full_sync, ip_budget, multi_process
 from benchmarks.scenarios.options import BenchOptions
 
 SCENARIOS: dict[str, Callable[[BenchOptions], ScenarioResult]] = {
     "full_read": full_read.run,
     "multi_process": multi_process.run,
     "full_sync": full_sync.run,
+    "ip_budget": ip_budget.run,
 }
