@@ -15,18 +15,27 @@ HOSTAWAY_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def to_timestamp(value: Any) -> datetime | None:
-    """``'2026-03-01 12:30:00'`` (UTC, no zone) -> aware ``datetime``; empty strings read as ``None``."""
+    """``'2026-03-01 12:30:00'`` (UTC, no zone) -> aware ``datetime``; empty strings read as ``None``.
+
+    Any ISO 8601 form is read (``T`` or space, fractions, date only); a zone or offset is honoured and
+    the moment converted to UTC, never dropped.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value)
+        moment = value
+    else:
+        text = str(value).strip()
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not a Hostaway timestamp: {text!r}") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
     try:
-        if len(text) == 10:
-            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-        return datetime.strptime(text[:19], HOSTAWAY_TIMESTAMP_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
-        raise ValueError(f"not a Hostaway timestamp: {text!r}") from None
+        return moment.astimezone(UTC)
+    except OverflowError:  # '0001-01-01 00:00:00+05:00' is before year 1 in UTC
+        raise ValueError(f"timestamp out of range in UTC: {value!r}") from None
 
 
 def format_timestamp(moment: datetime) -> str:
