@@ -12,14 +12,18 @@ Which version wins depends on who writes:
 * a single event (a webhook, no ``read_began``) never replaces a newer row: it is skipped when its
   version is older than the stored one, or unknown while the stored one is known.
 
-Skipped objects are counted as ``stale``. It runs in the caller's transaction when given a
-connection, else in one transaction of its own. Deletions are soft (``deleted_at``) and explicit: the
-caller names the ids it proved gone (``soft_delete``), or a scope it knows is gone whole.
+Skipped objects are counted as ``stale``. Every object first passes ``normalize``: a value that cannot
+be stored costs that value (NULL in its column, cleaned in ``raw``, counted in ``values_quarantined``), a
+row without a usable id is skipped (``rows_skipped``); both are logged once per write, never fatal. It
+runs in the caller's transaction when given a connection, else in one transaction of its own. Deletions
+are soft (``deleted_at``) and explicit: the caller names the ids it proved gone (``soft_delete``), or a
+scope it knows is gone whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -28,27 +32,46 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 
+from hostaway_pipeline.storage import normalize
 from hostaway_pipeline.storage.redaction import Redactor
 from hostaway_pipeline.storage.tables import ENTITY_TABLES, EntityTable
 
 CHUNK_ROWS = 1000
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class WriteCounts:
-    """What a write did: new rows, changed rows, rows seen again unchanged, and objects older than stored."""
+    """What a write did: new rows, changed rows, rows seen again unchanged, and objects older than stored.
+
+    Also what normalization cost: values stored as NULL or cleaned (``values_quarantined``) and rows
+    without a usable id (``rows_skipped``), with a few examples naming ids and fields, never values.
+    """
 
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
     stale: int = 0
     soft_deleted: int = 0
+    values_quarantined: int = 0
+    rows_skipped: int = 0
+    quarantined_examples: tuple[str, ...] = ()
+    skipped_examples: tuple[str, ...] = ()
 
     def __add__(self, other: WriteCounts) -> WriteCounts:
-        return WriteCounts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+        merged: dict[str, Any] = {}
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, tuple):  # examples: the first few, each once
+                merged[f.name] = tuple(dict.fromkeys((*mine, *theirs)))[: normalize.MAX_EXAMPLES]
+            else:
+                merged[f.name] = mine + theirs
+        return WriteCounts(**merged)
 
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: list(value) if isinstance(value := getattr(self, f.name), tuple) else value
+                for f in fields(self)}
 
 
 class EntityWriter:
@@ -58,41 +81,50 @@ class EntityWriter:
         self.engine = engine
         self.redactor = redactor
 
-    def rows_for(self, entity: EntityTable, account_id: int, objects: Iterable[Mapping[str, Any]]) -> list[dict]:
-        """Redacted, typed rows, deduplicated by id with the last occurrence winning."""
+    def rows_for(self, entity: EntityTable, account_id: int,
+                 objects: Iterable[Any]) -> tuple[list[dict], WriteCounts]:
+        """Normalized, redacted, typed rows, deduplicated by id with the last occurrence winning; and what
+        normalization cost (``values_quarantined``, ``rows_skipped`` and their examples)."""
+        tally = normalize.Tally()
         by_id: dict[int, dict] = {}
-        for source_object in objects:
-            if source_object.get("id") is None:
-                raise ValueError(f"a {entity.name} object without an id cannot be stored: keys {sorted(source_object)}")
-            redacted = self.redactor(dict(source_object))
-            row: dict[str, Any] = {"account_id": account_id, "id": int(source_object["id"]), "raw": redacted}
-            for column in entity.source_columns:
-                try:
-                    row[column.name] = column.convert(redacted.get(column.source_key))
-                except (TypeError, ValueError) as error:
-                    raise ValueError(
-                        f"{entity.name} {row['id']} of account {account_id}: field {column.source_key}: {error}"
-                    ) from None
-            by_id.pop(row["id"], None)  # re-insert so dict order is last-occurrence order
-            by_id[row["id"]] = row
-        return list(by_id.values())
+        for position, source_object in enumerate(objects):
+            object_id, why_not = normalize.usable_id(source_object)
+            if object_id is None:
+                tally.skip(position, why_not)
+                continue
+            # Cleaned before redaction: the redactor recurses, and the cleaned object is depth-bounded.
+            redacted = self.redactor(normalize.clean_json(source_object, object_id, tally))
+            row: dict[str, Any] = {"account_id": account_id, "id": object_id, "raw": redacted}
+            row.update(normalize.typed_values(entity.source_columns, redacted, object_id, tally))
+            by_id.pop(object_id, None)  # re-insert so dict order is last-occurrence order
+            by_id[object_id] = row
+        cost = WriteCounts(values_quarantined=tally.values_quarantined, rows_skipped=tally.rows_skipped,
+                           quarantined_examples=tuple(tally.quarantined_examples),
+                           skipped_examples=tuple(tally.skipped_examples))
+        return list(by_id.values()), cost
 
     def write(
         self,
         entity: EntityTable | str,
         account_id: int,
-        objects: Iterable[Mapping[str, Any]],
+        objects: Iterable[Any],
         connection: Connection | None = None,
         *,
         read_began: datetime | None = None,
     ) -> WriteCounts:
         """Upsert ``objects``; ``read_began`` (database clock) marks a reconciliation read (module docstring)."""
         entity = ENTITY_TABLES[entity] if isinstance(entity, str) else entity
-        rows = self.rows_for(entity, account_id, objects)
+        rows, cost = self.rows_for(entity, account_id, objects)
+        if cost.values_quarantined or cost.rows_skipped:
+            logger.warning(
+                "%s of account %s: %d values quarantined (NULL in their column or cleaned in raw; e.g. %s), "
+                "%d rows skipped (e.g. %s)", entity.name, account_id, cost.values_quarantined,
+                "; ".join(cost.quarantined_examples) or "-", cost.rows_skipped,
+                "; ".join(cost.skipped_examples) or "-")
         if connection is None:
             with self.engine.begin() as own_connection:
-                return self._write_rows(entity, rows, own_connection, read_began)
-        return self._write_rows(entity, rows, connection, read_began)
+                return self._write_rows(entity, rows, own_connection, read_began) + cost
+        return self._write_rows(entity, rows, connection, read_began) + cost
 
     def _write_rows(self, entity: EntityTable, rows: list[dict], connection: Connection,
                     read_began: datetime | None) -> WriteCounts:

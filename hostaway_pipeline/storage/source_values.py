@@ -2,7 +2,8 @@
 
 Hostaway sends booleans as 0/1, timestamps as zone-less ``YYYY-MM-DD HH:MM:SS`` in UTC, calendar dates
 as ``YYYY-MM-DD`` and money as int or float. Each converter accepts ``None`` and returns ``None``; a value
-that cannot be read raises ``ValueError`` naming it, so a schema drift upstream fails loudly.
+that cannot be read raises ``ValueError`` naming it. The writer (see ``normalize``) turns that into NULL in
+the typed column, keeps the value in ``raw`` and counts it: one bad value never stops a sync.
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ class SyncOutcome:
             "rows_unchanged": self.counts.unchanged,
             "rows_stale_skipped": self.counts.stale,
             "rows_soft_deleted": self.counts.soft_deleted,
+            "values_quarantined": self.counts.values_quarantined,
+            "rows_skipped": self.counts.rows_skipped,
             **self.extra,
         }
 

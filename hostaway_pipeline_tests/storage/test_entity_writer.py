@@ -1,4 +1,5 @@
-"""The bulk writer against real Postgres: dedupe, change detection, ordering, redaction, soft delete."""
+"""The bulk writer against real Postgres: dedupe, change detection, ordering, redaction, soft delete, and
+hostile values that cost one value (or one row), never the write."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from hostaway_pipeline.settings import ALWAYS_REDACTED_FIELDS
-from hostaway_pipeline.storage import tables
+from hostaway_pipeline.storage import normalize, tables
 from hostaway_pipeline.storage.entity_writer import EntityWriter, WriteCounts
 from hostaway_pipeline.storage.redaction import Redactor
 
@@ -156,22 +157,71 @@ def test_soft_delete_is_scoped_to_the_account_and_the_given_condition(writer, en
     assert other is None
 
 
-def test_a_batch_is_one_transaction_even_when_a_later_chunk_fails_in_the_database(writer, engine):
-    objects = [reservation(i) for i in range(1, 1500)] + [reservation(2**70)]  # out of bigint range
+@pytest.fixture
+def unchecked_columns(monkeypatch):
+    """Typed values reach Postgres unchecked, so a value the column cannot hold makes the database fail."""
+    monkeypatch.setattr(normalize, "fit_to_column", lambda type_, value: value)
+
+
+def test_a_batch_is_one_transaction_even_when_a_later_chunk_fails_in_the_database(writer, engine,
+                                                                                  unchecked_columns):
+    objects = [reservation(i) for i in range(1, 1500)] + [reservation(1500, listingMapId=2**70)]  # beyond bigint
     with pytest.raises(sa.exc.DataError):
         writer.write("reservations", ACCOUNT, objects)
     assert stored(engine) == {}
 
 
-def test_an_unreadable_field_is_a_clear_error_naming_it(writer, engine):
-    with pytest.raises(ValueError, match="reservations 2 of account 4242: field arrivalDate"):
-        writer.write("reservations", ACCOUNT, [reservation(1), reservation(2, arrivalDate="not a date")])
-    assert stored(engine) == {}
+def test_an_unreadable_field_costs_only_that_value(writer, engine):
+    counts = writer.write("reservations", ACCOUNT, [reservation(1), reservation(2, arrivalDate="not a date")])
+    rows = stored(engine)
+    assert rows[2].arrival_date is None and rows[2].raw["arrivalDate"] == "not a date"
+    assert rows[2].departure_date == date(2026, 12, 27) and rows[1].arrival_date == date(2026, 12, 24)
+    assert counts == WriteCounts(inserted=2, values_quarantined=1,
+                                 quarantined_examples=("id 2 arrivalDate: unreadable as date",))
 
 
-def test_an_object_without_id_is_a_clear_error(writer):
-    with pytest.raises(ValueError, match="without an id"):
-        writer.write("listings", ACCOUNT, [{"name": "x"}])
+def test_a_nul_in_a_message_body_is_stored_without_it_and_counted(writer, engine):
+    message = {"id": 5, "conversationId": 9, "body": "door\x00 code\x00 is on the card", "date": "2026-11-01 10:00:00"}
+    counts = writer.write("messages", ACCOUNT, [message])
+    row = stored(engine, "messages")[5]
+    assert row.body == "door code is on the card"
+    assert row.raw["body"] == "door code is on the card"
+    assert counts.inserted == 1 and counts.values_quarantined == 1
+    assert counts.quarantined_examples == ("id 5 body: NUL removed",)
+
+
+def test_a_zoned_timestamp_is_converted_to_utc(writer, engine):
+    writer.write("reservations", ACCOUNT, [reservation(1, "2026-11-01T12:00:00+02:00"),
+                                           reservation(2, "2026-11-01T10:00:00Z")])
+    rows = stored(engine)
+    assert rows[1].updated_on == rows[2].updated_on == datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+    assert rows[1].raw["updatedOn"] == "2026-11-01T12:00:00+02:00"  # raw keeps what Hostaway said
+
+
+def test_an_out_of_range_amount_is_null_in_its_column_but_kept_in_raw(writer, engine):
+    counts = writer.write("reservations", ACCOUNT, [reservation(1, totalPrice=10**12),
+                                                    reservation(2, totalPrice=999999999999.99)])
+    rows = stored(engine)
+    assert rows[1].total_price is None and rows[1].raw["totalPrice"] == 10**12
+    assert rows[2].total_price == Decimal("999999999999.99")  # the largest amount numeric(14,2) holds
+    assert counts.values_quarantined == 1
+    assert counts.quarantined_examples == ("id 1 totalPrice: beyond numeric(14, 2)",)
+
+
+def test_a_row_without_id_is_skipped_and_counted(writer, engine):
+    no_id = {key: value for key, value in reservation(0).items() if key != "id"}
+    counts = writer.write("reservations", ACCOUNT, [reservation(1), no_id, "not an object", reservation(1.5),
+                                                    reservation(2**63), reservation("12a"), reservation(3)])
+    assert set(stored(engine)) == {1, 3}
+    assert counts.inserted == 2 and counts.rows_skipped == 5
+    assert counts.skipped_examples == ("row #1: no id", "row #2: not an object (str)",
+                                       "row #3: id is not an integer (float)", "row #4: id beyond bigint",
+                                       "row #5: id is not an integer (str)")
+
+
+def test_an_id_given_as_digits_is_read_as_that_id(writer, engine):
+    counts = writer.write("reservations", ACCOUNT, [reservation(" 7 ")])
+    assert set(stored(engine)) == {7} and counts.rows_skipped == 0
 
 
 def test_large_batches_are_written_in_chunks_with_exact_counts(writer, engine):
@@ -179,3 +229,25 @@ def test_large_batches_are_written_in_chunks_with_exact_counts(writer, engine):
     assert writer.write("reservations", ACCOUNT, objects) == WriteCounts(inserted=2500)
     objects[10] = reservation(11, "2026-11-05 00:00:00", status="modified")
     assert writer.write("reservations", ACCOUNT, objects) == WriteCounts(updated=1, unchanged=2499)
+
+
+def test_what_a_write_cost_is_logged_once_naming_ids_and_fields_never_values(writer, caplog):
+    objects = [reservation(1, guestName="Ann\x00 Privatename", totalPrice="12,5"), {"guestName": "Bob Secret"}]
+    with caplog.at_level("WARNING", logger="hostaway_pipeline.storage.entity_writer"):
+        writer.write("reservations", ACCOUNT, objects)
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert message == (f"reservations of account {ACCOUNT}: 2 values quarantined (NULL in their column or cleaned "
+                       "in raw; e.g. id 1 guestName: NUL removed; id 1 totalPrice: unreadable as numeric(14, 2)), "
+                       "1 rows skipped (e.g. row #1: no id)")
+
+
+def test_write_counts_add_up_and_keep_only_a_few_examples_each_once():
+    first = WriteCounts(inserted=1, values_quarantined=4, quarantined_examples=("a", "b", "c", "d"),
+                        rows_skipped=1, skipped_examples=("s",))
+    second = WriteCounts(updated=2, values_quarantined=3, quarantined_examples=("d", "e", "f"))
+    total = first + second
+    assert total == WriteCounts(inserted=1, updated=2, values_quarantined=7, rows_skipped=1,
+                                quarantined_examples=("a", "b", "c", "d", "e"), skipped_examples=("s",))
+    assert total.as_dict()["quarantined_examples"] == ["a", "b", "c", "d", "e"]
+    assert total.as_dict()["values_quarantined"] == 7
