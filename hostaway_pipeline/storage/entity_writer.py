@@ -14,10 +14,11 @@ Which version wins depends on who writes:
 
 Skipped objects are counted as ``stale``. Every object first passes ``normalize``: a value that cannot
 be stored costs that value (NULL in its column, cleaned in ``raw``, counted in ``values_quarantined``), a
-row without a usable id is skipped (``rows_skipped``); both are logged once per write, never fatal. It
-runs in the caller's transaction when given a connection, else in one transaction of its own. Deletions
-are soft (``deleted_at``) and explicit: the caller names the ids it proved gone (``soft_delete``), or a
-scope it knows is gone whole.
+row without a usable id is skipped (``rows_skipped``); both are logged once per write, never fatal. A
+``DataError`` is restated (``WriteRejected``) without the row values it would print. It runs in the
+caller's transaction when given a connection, else in one transaction of its own. Deletions are soft
+(``deleted_at``) and explicit: the caller names the ids it proved gone (``soft_delete``), or a scope it
+knows is gone whole.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ from hostaway_pipeline.storage.tables import ENTITY_TABLES, EntityTable
 CHUNK_ROWS = 1000
 
 logger = logging.getLogger(__name__)
+
+
+class WriteRejected(Exception):
+    """The database refused a write; says which entity, account and statement, never the row values."""
 
 
 @dataclass
@@ -123,15 +128,15 @@ class EntityWriter:
                 "; ".join(cost.skipped_examples) or "-")
         if connection is None:
             with self.engine.begin() as own_connection:
-                return self._write_rows(entity, rows, own_connection, read_began) + cost
-        return self._write_rows(entity, rows, connection, read_began) + cost
+                return self._write_rows(entity, account_id, rows, own_connection, read_began) + cost
+        return self._write_rows(entity, account_id, rows, connection, read_began) + cost
 
-    def _write_rows(self, entity: EntityTable, rows: list[dict], connection: Connection,
+    def _write_rows(self, entity: EntityTable, account_id: int, rows: list[dict], connection: Connection,
                     read_began: datetime | None) -> WriteCounts:
         counts = WriteCounts()
         for start in range(0, len(rows), CHUNK_ROWS):
             chunk = rows[start : start + CHUNK_ROWS]
-            returned = connection.execute(self._upsert_statement(entity, chunk, read_began)).all()
+            returned = self._upsert(entity, account_id, chunk, connection, read_began)
             for row in returned:
                 if row.inserted:
                     counts.inserted += 1
@@ -141,6 +146,19 @@ class EntityWriter:
                     counts.unchanged += 1
             counts.stale += len(chunk) - len(returned)
         return counts
+
+    def _upsert(self, entity: EntityTable, account_id: int, chunk: list[dict], connection: Connection,
+                read_began: datetime | None) -> Sequence[sa.Row]:
+        """One upsert; a ``DataError`` (whose text prints the bound row values) is restated without them."""
+        try:
+            return connection.execute(self._upsert_statement(entity, chunk, read_began)).all()
+        except sa.exc.DataError as error:
+            database_error = error.orig
+            rejected = WriteRejected(
+                f"{entity.name} of account {account_id}: the database refused the upsert of {len(chunk)} rows: "
+                f"{type(database_error).__name__} (SQLSTATE {getattr(database_error, 'pgcode', None)}); "
+                "row values withheld")
+        raise rejected  # outside the except block: no chained exception carries the values along
 
     @staticmethod
     def _upsert_statement(entity: EntityTable, rows: Sequence[dict], read_began: datetime | None) -> sa.Insert:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from hostaway_pipeline.settings import ALWAYS_REDACTED_FIELDS
 from hostaway_pipeline.storage import normalize, tables
-from hostaway_pipeline.storage.entity_writer import EntityWriter, WriteCounts
+from hostaway_pipeline.storage.entity_writer import EntityWriter, WriteCounts, WriteRejected
 from hostaway_pipeline.storage.redaction import Redactor
 
 ACCOUNT = 4242
@@ -166,8 +166,20 @@ def unchecked_columns(monkeypatch):
 def test_a_batch_is_one_transaction_even_when_a_later_chunk_fails_in_the_database(writer, engine,
                                                                                   unchecked_columns):
     objects = [reservation(i) for i in range(1, 1500)] + [reservation(1500, listingMapId=2**70)]  # beyond bigint
-    with pytest.raises(sa.exc.DataError):
+    with pytest.raises(WriteRejected):
         writer.write("reservations", ACCOUNT, objects)
+    assert stored(engine) == {}
+
+
+def test_a_data_error_is_restated_without_values(writer, engine, unchecked_columns):
+    secret_guest = "Zoë Privatename"
+    objects = [reservation(1, guestName=secret_guest), reservation(2, guestName=secret_guest, listingMapId=2**70)]
+    with pytest.raises(WriteRejected) as raised:
+        writer.write("reservations", ACCOUNT, objects)
+    message = str(raised.value)
+    assert message == (f"reservations of account {ACCOUNT}: the database refused the upsert of 2 rows: "
+                       "NumericValueOutOfRange (SQLSTATE 22003); row values withheld")
+    assert raised.value.__cause__ is None and raised.value.__context__ is None  # no DataError chained along
     assert stored(engine) == {}
 
 
