@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.schema import SchemaItem
+from sqlalchemy.sql.type_api import to_instance
 
 from hostaway_pipeline.storage import source_values as v
 
@@ -44,7 +45,18 @@ class SourceColumn:
     comment: str
 
     def column(self) -> sa.Column:
-        return sa.Column(self.name, self.type_, comment=f"{self.comment} (Hostaway `{self.source_key}`)")
+        return sa.Column(self.name, self.type_,
+                         comment=f"{self.comment} (Hostaway `{self.source_key}`; {self.cleaning})")
+
+    @property
+    def cleaning(self) -> str:
+        """What the writer's normalization step (storage/normalize.py) does to this column's values."""
+        type_ = to_instance(self.type_)
+        if isinstance(type_, sa.String):
+            return "NUL characters removed, lone surrogates replaced by U+FFFD"
+        if isinstance(type_, sa.DateTime):
+            return "a zoned value converted to UTC; NULL when unreadable, the value stays in raw"
+        return "NULL when unreadable or out of range, the value stays in raw"
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,10 @@ class EntityTable:
 
 def _bookkeeping_columns() -> list[sa.Column]:
     return [
-        sa.Column("raw", JSONB, nullable=False, comment="The whole source object as Hostaway sent it, redacted"),
+        sa.Column("raw", JSONB, nullable=False,
+                  comment="The whole source object as Hostaway sent it, redacted; in strings and field names NUL "
+                          "characters removed and lone surrogates replaced by U+FFFD; NaN, Infinity, integers of "
+                          "more than 3000 digits and nesting deeper than 32 levels replaced by null"),
         sa.Column("first_seen_at", TIMESTAMPTZ, nullable=False, server_default=sa.func.now(),
                   comment="When the pipeline first stored this object"),
         sa.Column("synced_at", TIMESTAMPTZ, nullable=False, server_default=sa.func.now(),
@@ -82,7 +97,9 @@ def _entity(name: str, comment: str, source_columns: list[SourceColumn], version
         name,
         metadata,
         sa.Column("account_id", sa.BigInteger, primary_key=True, comment="Hostaway account (tenant) id"),
-        sa.Column("id", sa.BigInteger, primary_key=True, comment=f"Hostaway {name[:-1]} id"),
+        sa.Column("id", sa.BigInteger, primary_key=True,
+                  comment=f"Hostaway {name[:-1]} id; an object without a usable integer id is not stored "
+                          "(counted as rows_skipped)"),
         *[column.column() for column in source_columns],
         *_bookkeeping_columns(),
         *extra,

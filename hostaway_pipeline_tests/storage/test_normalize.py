@@ -7,9 +7,10 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from hostaway_pipeline.storage import normalize
+from hostaway_pipeline.storage import normalize, tables
 from hostaway_pipeline.storage.normalize import (
     MAX_DEPTH,
+    MAX_INT_DIGITS,
     Tally,
     Unfit,
     clean_json,
@@ -58,3 +59,8 @@ def test_nesting_beyond_the_bound_is_cut_once_and_named_by_a_short_path():
     assert tally.values_quarantined == 1
     assert tally.quarantined_examples == [f"id 1 deep.k.k.k...: nested deeper than {MAX_DEPTH} levels"]
 
+
+def test_the_raw_column_comment_states_the_bounds_normalization_applies():
+    for entity in tables.ENTITY_TABLES.values():
+        comment = entity.table.c.raw.comment
+        assert f"more than {MAX_INT_DIGITS} digits" in comment and f"deeper than {MAX_DEPTH} levels" in comment
