@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from hostaway_pipeline.defs.resources import HostawayApiResource
+from hostaway_pipeline.hostaway.errors import HostawayError
 
 
 @dataclass
@@ -19,7 +20,7 @@ class AccountRead:
     started: float  # time.time() of the first request, comparable across processes
     finished: float
     rows: dict[str, int] = field(default_factory=dict)
-    missing: int = 0  # rows the API's count promised but the read did not return
+    missing: int = 0  # rows the API's count promised but the read did not return (+1 per failed conversation)
     calls: int = 0  # as counted by the client (the stand-in's log is the judge)
     retries: int = 0
     throttled_429: int = 0
@@ -35,16 +36,22 @@ def read_account(api: HostawayApiResource, account_id: int) -> AccountRead:
     listings = client.listings()
     reservations = client.reservations()
     conversations = client.conversations()
-    messages = client.messages_for_conversations(int(c["id"]) for c in conversations.objects)
+    messages = []
+    failed_conversations = 0
+    for _, read in client.messages_for_conversations(int(c["id"]) for c in conversations.objects):
+        if isinstance(read, HostawayError):
+            failed_conversations += 1
+        else:
+            messages.append(read)
     finished = time.time()
     missing = sum(max(0, (r.reported_count or 0) - len(r.objects)) for r in (listings, reservations, conversations))
-    missing += sum(max(0, (r.reported_count or 0) - len(r.objects)) for r in messages.values())
+    missing += sum(max(0, (r.reported_count or 0) - len(r.objects)) for r in messages) + failed_conversations
     stats = client.stats
     return AccountRead(
         account_id, started, finished,
         rows={"listings": len(listings.objects), "reservations": len(reservations.objects),
               "conversations": len(conversations.objects),
-              "messages": sum(len(r.objects) for r in messages.values())},
+              "messages": sum(len(r.objects) for r in messages)},
         missing=missing, calls=stats.calls, retries=stats.retries, throttled_429=stats.throttled_429,
         rate_limit_wait_seconds=round(stats.rate_limit_wait_seconds, 3),
     )

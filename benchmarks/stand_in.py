@@ -89,3 +89,10 @@ class StandInProcess:
 
     def mutate(self, account_id: int, changes: Mapping[str, int]) -> Any:
         return self._admin("POST", f"accounts/{account_id}/mutate", dict(changes))
+
+    def configure(self, **changes: Any) -> Any:
+        """Flip the stand-in's behaviour switches (e.g. ``after_id_reading``)."""
+        return self._admin("POST", "config", changes)
+
+    def truth(self, account_id: int) -> dict[str, Any]:
+        return self._admin("GET", f"accounts/{account_id}/truth")

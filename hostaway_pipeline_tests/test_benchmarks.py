@@ -51,8 +51,9 @@ def test_full_read_scenario_runs_against_a_stand_in_process(postgres_server_url,
     assert figures["rows_missing"] == 0
     assert figures["rows_reservations"] == 787 and figures["rows_conversations"] == 787
     # At 50x a window lasts 0.2 s, so a loaded machine's scheduling jitter can still earn the odd 429
-    # (the benchmark reports those at 10x); every call beyond the 805 must be the retry of one.
-    assert figures["calls"] - figures["served_429"] <= 805
+    # (the benchmark reports those at 10x); every call beyond the 807 (805 plus the reservations catch-up
+    # and the conversations head re-read) must be the retry of one.
+    assert figures["calls"] - figures["served_429"] <= 807
     assert figures["client_retries"] >= figures["served_429"]
     assert figures["max_calls_in_a_window_per_ip"] <= 15
     assert {t["figure"] for t in written["targets"]} >= {"calls", "served_429", "utilization"}

@@ -85,6 +85,17 @@ def test_reservations_are_read_whole_under_every_after_id_reading(engine, databa
         assert_equal_to_truth(engine, simulator, "reservations")
 
 
+@pytest.mark.parametrize("reading", ["keyset", "id_order"])
+def test_a_count_of_the_remaining_rows_under_a_cursor_does_not_cut_the_walk_short(
+        engine, database_url, pipeline_settings_env, reading):
+    simulator, harness = reconcile_with_drift(database_url, "reservations", reading, ("update", "unserved"))
+    with simulator:
+        simulator.configure(count_with_cursor="remaining")
+        outcome = full_sync.sync_reservations(harness.api.client_for(ACCOUNT), harness.warehouse.writer, engine)
+        assert outcome.reported_count == SIZE
+        assert_every_live_row_is_stored_newest(engine, simulator, "reservations")
+
+
 @pytest.mark.parametrize("unknown", ["empty", "first_page", "error"])
 def test_a_deleted_cursor_row_never_loses_reservations_whatever_the_server_answers(
         engine, database_url, pipeline_settings_env, unknown):
@@ -178,3 +189,19 @@ def test_rows_deleted_during_an_offset_walk_do_not_make_it_skip_the_rows_behind_
         outcome = full_sync.sync_reservations(harness.api.client_for(ACCOUNT), harness.warehouse.writer, engine)
         assert outcome.extra["read_strategy"] == "offset"
         assert_every_live_row_is_stored_newest(engine, simulator, "reservations")
+
+
+def test_a_cursor_row_that_moves_on_every_page_cannot_make_the_walk_endless(
+        engine, database_url, pipeline_settings_env):
+    """Under the keyset reading each moved cursor row sends the next page back to the head: the walk is
+    bounded, then read another way, and still whole."""
+    simulator, harness = reconcile_with_drift(database_url, "reservations", "keyset", None)
+    with simulator:
+        simulator.add_fault(kind="page_drift", endpoint="reservations", action="update", target="cursor",
+                            rows=1, count=60)
+        outcome = full_sync.sync_reservations(harness.api.client_for(ACCOUNT), harness.warehouse.writer, engine)
+        assert outcome.extra["read_complete"] is True
+        assert "did not end within" in outcome.extra["read_notes"]
+        assert outcome.stats.calls < 60
+        truth = {int(o["id"]) for o in simulator.truth(ACCOUNT)["reservations"]}
+        assert truth <= set(stored(engine, "reservations"))
