@@ -71,7 +71,8 @@ def test_sync_exits_non_zero_naming_the_short_read_and_deletes_nothing(environme
     with engine.connect() as connection:
         deleted = connection.execute(
             sa.text("SELECT count(*) FROM hostaway.reservations WHERE deleted_at IS NOT NULL")).scalar()
-        live = connection.execute(sa.text("SELECT count(*) FROM hostaway.reservations WHERE deleted_at IS NULL")).scalar()
+        live = connection.execute(
+            sa.text("SELECT count(*) FROM hostaway.reservations WHERE deleted_at IS NULL")).scalar()
     engine.dispose()
     assert deleted == 0 and live == counted
 

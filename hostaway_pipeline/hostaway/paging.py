@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 PAGE_LIMIT = 100
+MAX_BIGINT = 2**63 - 1  # ids are stored as bigint: a larger one is no usable id
 # A walk that has not ended after this many times the pages ``count`` implies (plus a few) is going in
 # circles: under the keyset reading a cursor row updated mid-walk sends the next page back to the head.
 WALK_BOUND_FACTOR = 3
@@ -53,10 +54,12 @@ def row_id(row: Any) -> int | None:
     value = row.get("id")
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str):
+        text = value.strip()
+        # ASCII digits only: str.isdigit() also accepts '²' (int() refuses it) and '١٢' (int() reads 12).
+        value = int(text) if text.isascii() and text.isdigit() else None
+    if isinstance(value, int) and 0 < value <= MAX_BIGINT:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
     return None
 
 

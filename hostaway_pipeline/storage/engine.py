@@ -37,7 +37,8 @@ def get_engine(url: str, *, migrate: bool = True) -> Engine:
     with _lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            # hide_parameters: a database error's text never carries row values (guest names, messages).
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
             _engines[url] = engine
         if migrate and url not in _migrated:
             upgrade_to_head(engine)

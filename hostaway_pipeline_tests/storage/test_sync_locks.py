@@ -24,7 +24,8 @@ def test_a_second_sync_of_the_same_account_and_resource_waits_for_the_first(engi
             order.append("first out")
 
     def second() -> None:
-        with sync_lock(engine, 7, "reservations", on_wait=lambda message: waiting.set(), sleep=lambda s: time.sleep(0.05)):
+        with sync_lock(engine, 7, "reservations", on_wait=lambda message: waiting.set(),
+                       sleep=lambda s: time.sleep(0.05)):
             order.append("second in")
 
     one = threading.Thread(target=first)
@@ -40,15 +41,15 @@ def test_a_second_sync_of_the_same_account_and_resource_waits_for_the_first(engi
 
 
 def test_other_accounts_and_resources_do_not_wait(engine):
-    with sync_lock(engine, 7, "reservations"):
-        with sync_lock(engine, 8, "reservations", wait_seconds=0), sync_lock(engine, 7, "listings", wait_seconds=0):
-            pass
+    with sync_lock(engine, 7, "reservations"), sync_lock(engine, 8, "reservations", wait_seconds=0), \
+            sync_lock(engine, 7, "listings", wait_seconds=0):
+        pass
 
 
 def test_a_sync_that_cannot_get_the_lock_in_time_fails_with_a_clear_error(engine):
-    with sync_lock(engine, 7, "messages"), pytest.raises(SyncLockTimeout, match="account 7 messages: another sync"):
-        with sync_lock(engine, 7, "messages", wait_seconds=0.2, sleep=lambda s: time.sleep(0.05)):
-            pass
+    with sync_lock(engine, 7, "messages"), pytest.raises(SyncLockTimeout, match="account 7 messages: another sync"), \
+            sync_lock(engine, 7, "messages", wait_seconds=0.2, sleep=lambda s: time.sleep(0.05)):
+        pass
 
 
 def test_the_lock_is_released_after_a_failure(engine):
