@@ -19,12 +19,12 @@ Jitter. ``calls`` slots span ``period * (1 + margin) + guard``: a call may reach
 ``margin * period + guard`` later than its slot (relative to the call ``calls`` slots after it) before the
 two share a window. The guard is absolute (default 0.1 s), so the tolerance does not shrink with the window
 the way the margin does; the budget runs at ``period / (period * (1 + margin) + guard)`` of the documented
-rate (0.96 with the defaults). A caller that wakes later than half that tolerance after its slot (a
-descheduled thread, a slow pause check) does not send: it gives the slot up and books again, so the
-tolerance is left to the network. Limiter statements run with ``synchronous_commit = off``: a booking is
-visible to every other session at commit all the same, only its durability waits for the WAL writer, so a
-reservation does not wait for a disk flush between reading the clock and returning (a crash may forget the
-last few hundred milliseconds of bookings: slower never, at worst one 429).
+rate (0.96 with the defaults). A caller that wakes later than a quarter of that tolerance after its slot
+(a descheduled thread) does not send: it gives the slot up and books again, so the rest of the tolerance
+is left to what happens after the send (the network, the server). Limiter statements run with
+``synchronous_commit = off``: a booking is visible to every other session at commit all the same, only its
+durability waits for the WAL writer, so a reservation does not wait for a disk flush between reading the
+clock and returning (a crash may forget the last few hundred milliseconds of bookings: at worst one 429).
 
 429s. A 429 pauses buckets until ``paused_until``: ``Retry-After`` (seconds or an HTTP date) when it is a
 finite non-negative number, else a full window, and never more than ``max_pause_seconds`` (default 120 s):
@@ -322,8 +322,10 @@ class RateLimiter:
 
     @property
     def late_tolerance_seconds(self) -> float:
-        """How late after its slot a caller may still send: half the jitter the IP spacing absorbs."""
-        return (self.interval_seconds(self.per_ip) * self.per_ip.calls - self.per_ip.period_seconds) / 2
+        """How late after its slot a caller may still send: a quarter of the jitter the IP spacing absorbs
+        (100 ms of the 400 ms that the default 3 % margin and 0.1 s guard give 10 s windows; a slot given up
+        costs one spacing, a 429 a whole window, so the check leaves most of the tolerance to the network)."""
+        return (self.interval_seconds(self.per_ip) * self.per_ip.calls - self.per_ip.period_seconds) / 4
 
     @property
     def default_pause_seconds(self) -> float:
