@@ -3,10 +3,15 @@
 Thin wrappers over plain classes (``storage``, ``hostaway``). Every field left unset falls back to the
 ``HOSTAWAY_*`` environment variable of the same meaning (see ``settings.py``), so the same Definitions
 run on the embedded default and in production; set them in code or the launchpad to override.
+
+Except where data and secrets go: the warehouse's database URL and the API's base URL are resource
+dependencies, not config, so they are absent from the launchpad and a run config naming them fails
+validation. A run can never send a client secret to another host, nor read or write another database;
+only the deployment's environment (or code building the resources) chooses them.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: Dagster must see ``ResourceDependency[...]`` as a type, not a
+# string, to accept a plain URL for it (with string annotations pydantic demands a ResourceDependency instance).
 from functools import cached_property
 
 import dagster as dg
@@ -28,7 +33,9 @@ from hostaway_pipeline.storage.secret_box import SecretBox, secret_box_from_sett
 class WarehouseResource(dg.ConfigurableResource):
     """The Postgres warehouse (schema ``hostaway``): engine, bulk writer, account registry."""
 
-    database_url: str | None = None  # default: HOSTAWAY_DATABASE_URL, else the embedded Postgres
+    # Default: HOSTAWAY_DATABASE_URL, else the embedded Postgres. Not config (see the module docstring). mypy
+    # checks the default against the descriptor's own type; Dagster takes a plain value here.
+    database_url: dg.ResourceDependency[str | None] = None  # type: ignore[assignment]
 
     @cached_property
     def settings(self) -> Settings:
@@ -82,7 +89,8 @@ class HostawayApiResource(dg.ConfigurableResource):
 
     warehouse: WarehouseResource
     rate_limiter: HostawayRateLimiterResource
-    base_url: str | None = None  # default HOSTAWAY_API_BASE_URL or https://api.hostaway.com/v1
+    # Default HOSTAWAY_API_BASE_URL or https://api.hostaway.com/v1. Not config: client secrets go there.
+    base_url: dg.ResourceDependency[str | None] = None  # type: ignore[assignment]
     message_workers: int = 4
     token_activation_delay_seconds: float = 1.0
     request_timeout_seconds: float = 30.0
