@@ -4,10 +4,15 @@ Starts the embedded Postgres and a local Hostaway stand-in (time-scaled, strict 
 its accounts, runs the per-account reconciliation job through the real Dagster instance (the runs are
 in the UI afterwards: ``make dev``), changes data upstream, reconciles again, and prints what it cost
 and what the tables hold. The stand-in's own counters are the judge of calls and 429s.
+
+The demo shares the warehouse with real accounts, so it only ever resets accounts it created: an account
+is the demo's when its stored client secret is the stand-in's (derived from the demo's seed and the id).
+Any other account on a demo id is left exactly as it is, and the demo takes the next free id instead.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import time
 
@@ -17,13 +22,68 @@ import sqlalchemy as sa
 from hostaway_pipeline.defs.pools import ensure_api_pool_limit
 from hostaway_pipeline.environment import prepare_environment
 from hostaway_pipeline.orchestration import ASSET_NAMES, live_row_counts, materialization_metadata, run_account_sync
+from hostaway_pipeline.settings import ConfigurationError
 from hostaway_pipeline.simulator.server import SimulatorServer
+from hostaway_pipeline.simulator.tokens import derive_client_secret
 from hostaway_pipeline.storage.account_registry import AccountError, AccountRegistry
 from hostaway_pipeline.storage.engine import get_engine
 from hostaway_pipeline.storage.secret_box import secret_box_from_settings
 from hostaway_pipeline.storage.tables import reservations
 
 FIRST_DEMO_ACCOUNT = 90001
+DEMO_SEED = 2026
+MAX_IDS_TRIED = 1000
+
+
+class Claim(enum.Enum):
+    NEW = "registered"
+    RESET = "an earlier demo's, reset"
+    FOREIGN = "registered by someone else"
+
+
+def demo_account_name(account_id: int) -> str:
+    return f"Demo account {account_id}"
+
+
+def claim_demo_account(registry: AccountRegistry, account_id: int, seed: int = DEMO_SEED) -> Claim:
+    """Register ``account_id`` for the demo, reset it if an earlier demo made it, or leave it alone.
+
+    One transaction with the account's row locked: an account is reset (unregistered with its data, then
+    registered again) only when its stored secret is the stand-in's for this id, i.e. a demo created it.
+    A secret that differs or cannot be decrypted means someone else's account: nothing is touched.
+    """
+    secret = derive_client_secret(seed, account_id)
+    with registry.engine.begin() as connection:
+        try:
+            stored: str | None = registry.client_secret(account_id, connection=connection, lock=True)
+        except AccountError:
+            stored = None  # not registered
+        except ConfigurationError:
+            return Claim.FOREIGN  # unreadable with this key: certainly not provably the demo's
+        if stored is None:
+            registry.add(account_id, secret, name=demo_account_name(account_id), connection=connection)
+            return Claim.NEW
+        if stored != secret:
+            return Claim.FOREIGN
+        registry.remove(account_id, purge=True, connection=connection)
+        registry.add(account_id, secret, name=demo_account_name(account_id), connection=connection)
+        return Claim.RESET
+
+
+def claim_demo_accounts(registry: AccountRegistry, count: int, seed: int = DEMO_SEED) -> list[int]:
+    """``count`` account ids for the demo from FIRST_DEMO_ACCOUNT up, skipping ids that are not the demo's."""
+    claimed: list[int] = []
+    for account_id in range(FIRST_DEMO_ACCOUNT, FIRST_DEMO_ACCOUNT + MAX_IDS_TRIED):
+        if len(claimed) == count:
+            break
+        outcome = claim_demo_account(registry, account_id, seed)
+        if outcome is Claim.FOREIGN:
+            print(f"  account {account_id} is {outcome.value}: left untouched, the demo uses another id")
+        else:
+            claimed.append(account_id)
+    if len(claimed) < count:
+        raise SystemExit(f"the demo found no {count} free account ids from {FIRST_DEMO_ACCOUNT} on")
+    return claimed
 
 
 def _configure_for_stand_in(simulator: SimulatorServer, time_scale: float) -> None:
@@ -51,20 +111,15 @@ def run_demo(accounts: int = 2, size: int = 150, time_scale: float = 10.0) -> No
     engine = get_engine(prepared.database_url)
     print(f"warehouse: {sa.engine.make_url(prepared.database_url).render_as_string(hide_password=True)}")
     print(f"dagster instance: {prepared.dagster_home}")
-    account_ids = [FIRST_DEMO_ACCOUNT + index for index in range(accounts)]
-    with SimulatorServer(accounts=dict.fromkeys(account_ids, size), seed=2026, time_scale=time_scale) as simulator:
+    registry = AccountRegistry(engine, secret_box_from_settings(prepared.settings))
+    account_ids = claim_demo_accounts(registry, accounts)
+    with SimulatorServer(accounts=dict.fromkeys(account_ids, size), seed=DEMO_SEED,
+                         time_scale=time_scale) as simulator:
         print(f"Hostaway stand-in: {simulator.base_url} ({accounts} accounts x {size} reservations, "
-              f"rate windows {10 / time_scale:g} s)")
+              f"rate windows {10 / time_scale:g} s): accounts {', '.join(map(str, account_ids))}")
         _configure_for_stand_in(simulator, time_scale)
-        registry = AccountRegistry(engine, secret_box_from_settings(prepared.settings))
         instance = dg.DagsterInstance.get()
         ensure_api_pool_limit(instance, prepared.settings.api_pool_limit)
-        for account_id in account_ids:
-            try:
-                registry.add(account_id, simulator.client_secret(account_id), name=f"Demo account {account_id}")
-            except AccountError:  # registered by an earlier demo: refresh the secret the stand-in expects
-                registry.remove(account_id, purge=True)
-                registry.add(account_id, simulator.client_secret(account_id), name=f"Demo account {account_id}")
 
         print("\n1. first reconciliation (full read)")
         first_calls = sum(_timed_sync(instance, account_id, "full read") for account_id in account_ids)

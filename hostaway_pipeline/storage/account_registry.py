@@ -95,13 +95,15 @@ class AccountRegistry:
     def enabled_account_ids(self) -> list[int]:
         return [account.account_id for account in self.all() if account.enabled]
 
-    def client_secret(self, account_id: int) -> str:
-        with self.engine.connect() as conn:
-            encrypted = conn.execute(
-                sa.select(tables.accounts.c.client_secret_encrypted).where(
-                    tables.accounts.c.account_id == account_id
-                )
-            ).scalar()
+    def client_secret(self, account_id: int, connection: Connection | None = None, lock: bool = False) -> str:
+        """The account's decrypted secret; ``lock`` holds its row until the caller's transaction ends."""
+        statement = sa.select(tables.accounts.c.client_secret_encrypted).where(
+            tables.accounts.c.account_id == account_id
+        )
+        if lock:
+            statement = statement.with_for_update()
+        with nullcontext(connection) if connection is not None else self.engine.connect() as conn:
+            encrypted = conn.execute(statement).scalar()
         if encrypted is None:
             raise AccountError(f"account {account_id} is not registered")
         return self.secret_box.decrypt(encrypted)
