@@ -20,17 +20,22 @@ applied at the end, in one transaction with the markers of their conversations, 
 within the mass-delete guard. Messages of conversations no longer live in the warehouse (their deletion
 was proved by the conversations sync) are soft-deleted too. Never rows an overlapping writer wrote
 after this read began.
+
+Markers are computed from the six JSON values they need, selected in SQL and streamed, never from every
+conversation's whole ``raw`` at once; what the sync keeps for the whole account is an id, a marker and a
+timestamp per conversation, and the ids of messages proved gone.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 
@@ -50,25 +55,66 @@ from hostaway_pipeline.sync.outcome import SyncOutcome
 DEFAULT_REVERIFY_DAYS = 30
 # Conversations per write transaction: what a crash can lose, and what memory holds at once.
 DEFAULT_BATCH_CONVERSATIONS = 100
+_MARKER_ROWS_PER_FETCH = 2000
 
 
 def conversation_marker(conversation: Mapping[str, Any]) -> str:
     """The fields that move whenever the conversation's message list changes."""
-    previews = conversation.get("conversationMessages") or []
-    latest = previews[0] if previews and isinstance(previews[0], dict) else {}
+    return _encode_marker(_marker_fields(conversation))
+
+
+def _marker_fields(conversation: Mapping[str, Any]) -> list[Any]:
+    # A preview list that is not a list (hostile data) has no latest message; it used to raise here and
+    # stop the account's whole sync. Every marker computed before is unchanged.
+    previews = conversation.get("conversationMessages")
+    latest = previews[0] if isinstance(previews, list) and previews and isinstance(previews[0], dict) else {}
     embedded = conversation.get("Reservation")
     reservation = embedded if isinstance(embedded, dict) else {}
-    return json.dumps(
-        [
-            conversation.get("messageSentOn"),
-            conversation.get("messageReceivedOn"),
-            latest.get("id"),
-            latest.get("status"),
-            latest.get("updatedOn"),
-            reservation.get("status"),
-        ],
-        separators=(",", ":"),
+    return [
+        conversation.get("messageSentOn"),
+        conversation.get("messageReceivedOn"),
+        latest.get("id"),
+        latest.get("status"),
+        latest.get("updatedOn"),
+        reservation.get("status"),
+    ]
+
+
+def _marker_columns(raw: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
+    """``_marker_fields`` in SQL: the same six JSON values, so a sync never loads whole conversations.
+
+    ``->`` answers NULL (None, as a missing key does) wherever the structure does not match: an integer
+    index on anything but an array, a key on anything but an object. Values stay jsonb and decode as
+    the whole ``raw`` would. (Not SQLAlchemy's ``raw[...]``: it renders jsonb subscripts, and ``[0]``
+    there also reads an object's key ``"0"``.)
+    """
+    latest = _arrow(_arrow(raw, "conversationMessages"), 0)
+    return [_arrow(raw, "messageSentOn"), _arrow(raw, "messageReceivedOn"), _arrow(latest, "id"),
+            _arrow(latest, "status"), _arrow(latest, "updatedOn"), _arrow(_arrow(raw, "Reservation"), "status")]
+
+
+def _arrow(value: sa.ColumnElement[Any], key: str | int) -> sa.ColumnElement[Any]:
+    """``value -> key``: an object's field by a text key, an array's element by an integer index."""
+    return value.op("->", return_type=JSONB)(sa.literal(key, sa.Integer if isinstance(key, int) else sa.Text))
+
+
+def _encode_marker(fields: list[Any]) -> str:
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def _live_markers(connection: Connection, account_id: int) -> Iterator[tuple[int, str, str | None, Any]]:
+    """(conversation id, marker now, marker its messages were last read at or None, when) per live
+    conversation, streamed from a server-side cursor: memory holds a few thousand small rows at most."""
+    table, state = conversations.table, conversation_message_sync
+    query = (
+        sa.select(table.c.id, *_marker_columns(table.c.raw), state.c.marker, state.c.messages_synced_at)
+        .select_from(table.outerjoin(state, sa.and_(state.c.account_id == table.c.account_id,
+                                                    state.c.conversation_id == table.c.id)))
+        .where(table.c.account_id == account_id, table.c.deleted_at.is_(None))
+        .execution_options(yield_per=_MARKER_ROWS_PER_FETCH)
     )
+    for row in connection.execute(query):
+        yield row[0], _encode_marker(list(row[1:7])), row[7], row[8]
 
 
 def reverification_slice(unmoved: Mapping[int, Any], live_conversations: int, reverify_days: int) -> set[int]:
@@ -95,30 +141,29 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
                    reverify_days: int, policy: DeletePolicy, batch_conversations: int,
                    on_progress: Callable[[str], None] | None) -> SyncOutcome:
     account_id = client.account_id
-    conversation_table, state_table, message_table = conversations.table, conversation_message_sync, messages.table
+    state_table, message_table = conversation_message_sync, messages.table
+    markers: dict[int, str] = {}
+    moved: set[int] = set()
+    unmoved: dict[int, Any] = {}  # conversation -> when its messages were last read
     with engine.connect() as connection:
-        live = connection.execute(
-            sa.select(conversation_table.c.id, conversation_table.c.raw).where(
-                conversation_table.c.account_id == account_id, conversation_table.c.deleted_at.is_(None)
-            )
-        ).all()
-        state = {row.conversation_id: row for row in connection.execute(
-            sa.select(state_table.c.conversation_id, state_table.c.marker, state_table.c.messages_synced_at)
-            .where(state_table.c.account_id == account_id)
-        )}
+        for cid, marker, stored_marker, synced_at in _live_markers(connection, account_id):
+            markers[cid] = marker
+            if marker == stored_marker:
+                unmoved[cid] = synced_at
+            else:
+                moved.add(cid)
         live_messages = connection.execute(
             sa.select(sa.func.count()).select_from(message_table).where(
                 message_table.c.account_id == account_id, message_table.c.deleted_at.is_(None))
         ).scalar_one()
-    markers = {row.id: conversation_marker(row.raw) for row in live}
-    del live
-    moved = {cid for cid, marker in markers.items() if cid not in state or state[cid].marker != marker}
+    live_conversations = sorted(markers)
     if full_refresh:
-        reverified: set[int] = set(markers) - moved
+        reverified: set[int] = set(unmoved)
     else:
-        unmoved = {cid: state[cid].messages_synced_at for cid in markers if cid not in moved}
-        reverified = reverification_slice(unmoved, len(markers), reverify_days)
+        reverified = reverification_slice(unmoved, len(live_conversations), reverify_days)
     to_read = sorted(moved | reverified)
+    markers = {cid: markers[cid] for cid in to_read}  # the markers to record: those read before the messages
+    del unmoved
     read_began = writer.database_now()
 
     counts = WriteCounts()
@@ -128,7 +173,7 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
     failed: dict[int, str] = {}
     incomplete: list[int] = []
     gone: dict[int, list[int]] = {}  # conversation -> messages proved gone, applied at the end
-    gone_results: dict[int, FetchResult] = {}
+    gone_counts: dict[int, int] = {}  # their API message counts, recorded with their markers
     preview_rows: list[dict] = []
     batch: list[tuple[int, FetchResult]] = []
 
@@ -138,7 +183,7 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
             return
         objects = [{**o, "conversationId": o.get("conversationId") or cid}
                    for cid, result in batch for o in result.objects if isinstance(o, dict)]
-        finished: list[tuple[int, FetchResult]] = []
+        finished: list[tuple[int, int]] = []
         alive: list[dict] = []
         for cid, result in batch:
             if not result.complete:
@@ -156,11 +201,11 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
             alive.extend({**o, "conversationId": o.get("conversationId") or cid} for o in proof.alive)
             if proof.gone:  # markers move with the deletions, at the end
                 gone[cid] = proof.gone
-                gone_results[cid] = result
+                gone_counts[cid] = _api_message_count(result)
             elif proof.unconfirmed:
                 incomplete.append(cid)  # keep the old marker: read it again next time
             else:
-                finished.append((cid, result))
+                finished.append((cid, _api_message_count(result)))
         with engine.begin() as connection:
             counts = counts + writer.write(messages, account_id, [*objects, *alive], connection, read_began=read_began)
             _advance_markers(connection, account_id, markers, finished)
@@ -192,21 +237,21 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
             counts.soft_deleted = writer.soft_delete(
                 messages, account_id, [mid for ids in gone.values() for mid in ids], connection,
                 unseen_since=read_began)
-            _advance_markers(connection, account_id, markers, list(gone_results.items()))
+            _advance_markers(connection, account_id, markers, list(gone_counts.items()))
         # Messages of conversations gone upstream (proved by the conversations sync).
         counts.soft_deleted += writer.mark_missing_deleted(
             messages, account_id, [], connection,
-            within=message_table.c.conversation_id.not_in(list(markers) or [-1]), unseen_since=read_began,
+            within=message_table.c.conversation_id.not_in(live_conversations or [-1]), unseen_since=read_began,
         )
         connection.execute(sa.delete(state_table).where(
-            state_table.c.account_id == account_id, state_table.c.conversation_id.not_in(list(markers) or [-1]),
+            state_table.c.account_id == account_id, state_table.c.conversation_id.not_in(live_conversations or [-1]),
         ))
     outcome = SyncOutcome(
         "messages", account_id, tally["fetched"], tally["reported"], counts, client.stats,
         preview("messages", preview_rows),
-        extra={"conversations_live": len(markers), "conversations_read": len(to_read),
+        extra={"conversations_live": len(live_conversations), "conversations_read": len(to_read),
                "conversations_moved": len(moved), "conversations_reverified": len(reverified),
-               "conversations_skipped_unchanged": len(markers) - len(to_read),
+               "conversations_skipped_unchanged": len(live_conversations) - len(to_read),
                "conversations_read_incomplete": len(incomplete), "conversations_not_found": len(not_found),
                "conversations_failed": len(failed), "delete_candidates": tally["candidates"],
                "delete_confirmed_gone": proved_gone, "delete_candidates_alive": tally["alive"],
@@ -229,15 +274,19 @@ def _lookup_message(client: HostawayClient, conversation_id: int, message_id: in
     return client.lookup("messages", message_id, conversation_id)
 
 
+def _api_message_count(result: FetchResult) -> int:
+    return result.reported_count if result.reported_count is not None else len(result.ids)
+
+
 def _advance_markers(connection: Connection, account_id: int, markers: Mapping[int, str],
-                     finished: list[tuple[int, FetchResult]]) -> None:
-    """Record that these conversations' messages were read in full at their current markers."""
+                     finished: list[tuple[int, int]]) -> None:
+    """Record that these conversations' messages were read in full at the markers they had before the read
+    (``finished`` pairs each with the API's count of its messages)."""
     if not finished:
         return
     statement = pg_insert(conversation_message_sync).values([
-        {"account_id": account_id, "conversation_id": cid, "marker": markers[cid],
-         "api_message_count": result.reported_count if result.reported_count is not None else len(result.ids)}
-        for cid, result in finished
+        {"account_id": account_id, "conversation_id": cid, "marker": markers[cid], "api_message_count": count}
+        for cid, count in finished
     ])
     connection.execute(statement.on_conflict_do_update(
         index_elements=[conversation_message_sync.c.account_id, conversation_message_sync.c.conversation_id],
