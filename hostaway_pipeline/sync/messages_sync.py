@@ -14,12 +14,13 @@ Work is written in batches of conversations, one transaction each (messages and 
 a crash loses at most a batch and memory follows the batch, not the account. A conversation whose read
 failed (after retries), answered 404 (gone, or hidden from this token: not "zero messages"), or ended
 short of its ``count`` keeps its old marker, so the next sync reads it again; the others go on, and the
-step fails at the end when any failed or was incomplete. A stored message missing from a conversation
-read in full is proved gone by id before it is soft-deleted (see ``deletions``); proved deletions are
-applied at the end, in one transaction with the markers of their conversations, and only when they stay
-within the mass-delete guard. Messages of conversations no longer live in the warehouse (their deletion
-was proved by the conversations sync) are soft-deleted too. Never rows an overlapping writer wrote
-after this read began.
+step fails at the end when more than ``max_failed_conversations`` of them were not read in full (default
+0: any; one tolerated is still reported, and still read again next sync). A stored message missing from a
+conversation read in full is proved gone by id before it is soft-deleted (see ``deletions``); proved
+deletions are applied at the end, in one transaction with the markers of their conversations, and only
+when they stay within the mass-delete guard. Messages of conversations no longer live in the warehouse
+(their deletion was proved by the conversations sync) are soft-deleted too. Never rows an overlapping
+writer wrote after this read began.
 
 Markers are computed from the six JSON values they need, selected in SQL and streamed, never from every
 conversation's whole ``raw`` at once; what the sync keeps for the whole account is an id, a marker and a
@@ -55,7 +56,11 @@ from hostaway_pipeline.sync.outcome import SyncOutcome
 DEFAULT_REVERIFY_DAYS = 30
 # Conversations per write transaction: what a crash can lose, and what memory holds at once.
 DEFAULT_BATCH_CONVERSATIONS = 100
+# Conversations that may go unread (failed after retries, 404, short of their count) with the step still
+# green; 0: any such conversation fails the step (each is read again next sync in any case).
+DEFAULT_MAX_FAILED_CONVERSATIONS = 0
 _MARKER_ROWS_PER_FETCH = 2000
+_UNREAD_IDS_SHOWN = 20
 
 
 def conversation_marker(conversation: Mapping[str, Any]) -> str:
@@ -131,15 +136,21 @@ def sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
                   policy: DeletePolicy | None = None, batch_conversations: int = DEFAULT_BATCH_CONVERSATIONS,
                   lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
                   on_wait: Callable[[str], None] | None = None,
-                  on_progress: Callable[[str], None] | None = None) -> SyncOutcome:
+                  on_progress: Callable[[str], None] | None = None,
+                  max_failed_conversations: int = DEFAULT_MAX_FAILED_CONVERSATIONS) -> SyncOutcome:
+    """Sync the messages of the account's conversations whose markers moved (see the module docstring).
+
+    Raises :class:`ReadsFailed` when more than ``max_failed_conversations`` conversations could not be
+    read in full, after writing everything that was.
+    """
     with sync_lock(engine, client.account_id, "messages", lock_wait_seconds, on_wait):
         return _sync_messages(client, writer, engine, full_refresh, reverify_days, policy or DeletePolicy(),
-                              max(1, batch_conversations), on_progress)
+                              max(1, batch_conversations), on_progress, max(0, max_failed_conversations))
 
 
 def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine, full_refresh: bool,
                    reverify_days: int, policy: DeletePolicy, batch_conversations: int,
-                   on_progress: Callable[[str], None] | None) -> SyncOutcome:
+                   on_progress: Callable[[str], None] | None, max_failed_conversations: int) -> SyncOutcome:
     account_id = client.account_id
     state_table, message_table = conversation_message_sync, messages.table
     markers: dict[int, str] = {}
@@ -231,6 +242,7 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
     flush()
 
     proved_gone = sum(len(ids) for ids in gone.values())
+    unread = sorted({*failed, *not_found, *incomplete})
     refused = allowed is not None and proved_gone > allowed
     with engine.begin() as connection:
         if not refused:
@@ -253,20 +265,28 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
                "conversations_moved": len(moved), "conversations_reverified": len(reverified),
                "conversations_skipped_unchanged": len(live_conversations) - len(to_read),
                "conversations_read_incomplete": len(incomplete), "conversations_not_found": len(not_found),
-               "conversations_failed": len(failed), "delete_candidates": tally["candidates"],
+               "conversations_failed": len(failed), "max_failed_conversations": max_failed_conversations,
+               "conversations_unread_ids": ", ".join(map(str, unread[:_UNREAD_IDS_SHOWN]))
+               + (f" and {len(unread) - _UNREAD_IDS_SHOWN} more" if len(unread) > _UNREAD_IDS_SHOWN else ""),
+               "delete_candidates": tally["candidates"],
                "delete_confirmed_gone": proved_gone, "delete_candidates_alive": tally["alive"],
                "delete_unconfirmed": tally["unconfirmed"]},
     )
     if refused:
         raise MassDeleteRefused(mass_delete_message(account_id, "messages", allowed, proved_gone, tally["candidates"],
                                                     live_messages), outcome)
-    if failed or not_found or incomplete:
+    if unread:
         first = next(iter(failed.values()), None)
-        raise ReadsFailed(
+        summary = (
             f"account {account_id} messages: {len(failed) + len(not_found)} of {len(to_read)} conversations could "
             f"not be read ({len(not_found)} answered 404: gone or hidden from this token) and {len(incomplete)} "
             "were read incomplete; their messages are kept as they were and read again next sync"
-            + (f"; first error: {first}" if first else ""), outcome)
+            + (f"; first error: {first}" if first else ""))
+        if len(unread) > max_failed_conversations:
+            tolerance = f" (more than max_failed_conversations={max_failed_conversations})"
+            raise ReadsFailed(summary + (tolerance if max_failed_conversations else ""), outcome)
+        if on_progress is not None:
+            on_progress(f"{summary} (tolerated: at most max_failed_conversations={max_failed_conversations})")
     return outcome
 
 

@@ -1,5 +1,5 @@
-"""The messages sync in bounded batches: what a crash keeps, and markers computed in SQL exactly as
-``conversation_marker`` computes them.
+"""The messages sync in bounded batches: what a crash keeps, how many unread conversations a step tolerates,
+and markers computed in SQL exactly as ``conversation_marker`` computes them.
 
 Against the stand-in over real sockets and real Postgres; failures are injected into the client where the
 stand-in cannot aim them (a chosen conversation, an exception that is not an API error).
@@ -13,9 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from hostaway_pipeline.hostaway.client import HostawayClient
+from hostaway_pipeline.hostaway.errors import HostawayUnavailableError
 from hostaway_pipeline.simulator.server import SimulatorServer
 from hostaway_pipeline.storage import tables
 from hostaway_pipeline.sync import full_sync
+from hostaway_pipeline.sync.failures import ReadsFailed
 from hostaway_pipeline.sync.messages_sync import _live_markers, conversation_marker, sync_messages
 from hostaway_pipeline_tests.pipeline_harness import TIME_SCALE, PipelineHarness, build_harness
 
@@ -87,6 +89,21 @@ def crashing_after(client: HostawayClient, conversations_read: int) -> HostawayC
     return client
 
 
+def failing_for(client: HostawayClient, failing: set[int]) -> HostawayClient:
+    """The client fails these conversations' reads as the transport does once its retries are spent."""
+    read = client.messages
+
+    def messages(conversation_id, include_scheduled=True):
+        if conversation_id in failing:
+            raise HostawayUnavailableError("503 Service Unavailable after 3 attempts",
+                                           endpoint="/v1/conversations/{id}/messages", account_id=ACCOUNT,
+                                           status=503)
+        return read(conversation_id, include_scheduled)
+
+    client.messages = messages  # type: ignore[method-assign]
+    return client
+
+
 def test_a_crash_after_the_first_batch_keeps_it_and_the_next_sync_reads_only_the_rest(harness, engine,
                                                                                         simulator):
     client, writer = harness.api.client_for, harness.warehouse.writer
@@ -104,6 +121,44 @@ def test_a_crash_after_the_first_batch_keeps_it_and_the_next_sync_reads_only_the
     outcome = sync_messages(client(ACCOUNT), writer, engine, batch_conversations=BATCH, reverify_days=0)
     assert outcome.extra["conversations_read"] == len(ids) - BATCH
     assert recorded_markers(engine) == current_markers(engine)
+    assert stored_messages(engine) == upstream
+
+
+@pytest.mark.parametrize(("failing", "tolerated", "green"), [
+    (2, 2, True),  # up to the threshold: green, reported, read again next sync
+    (2, 1, False),  # past it: the step fails
+    (1, 0, False),  # 0: any failure fails the step
+    (1, None, False),  # the default is 0
+])
+def test_conversations_that_cannot_be_read_keep_their_markers_and_fail_the_step_past_the_threshold(
+        harness, engine, simulator, failing, tolerated, green):
+    client, writer = harness.api.client_for, harness.warehouse.writer
+    ids = conversation_ids(engine)
+    unreadable = set(ids[3:3 + failing])  # inside the first batch: the others of the batch go on
+    progress: list[str] = []
+    options = {} if tolerated is None else {"max_failed_conversations": tolerated}
+    if green:
+        outcome = sync_messages(failing_for(client(ACCOUNT), unreadable), writer, engine,
+                                batch_conversations=BATCH, on_progress=progress.append, **options)
+    else:
+        with pytest.raises(ReadsFailed) as failure:
+            sync_messages(failing_for(client(ACCOUNT), unreadable), writer, engine, batch_conversations=BATCH,
+                          on_progress=progress.append, **options)
+        outcome = failure.value.outcome
+        assert str(failure.value).startswith(f"account {ACCOUNT} messages: {failing} of {len(ids)} conversations "
+                                             "could not be read")
+        assert ("more than max_failed_conversations" in str(failure.value)) == bool(tolerated)
+
+    assert outcome.extra["conversations_failed"] == failing
+    assert outcome.extra["conversations_unread_ids"] == ", ".join(map(str, sorted(unreadable)))
+    assert any("tolerated" in line for line in progress) == green
+    # Every other conversation's messages are written and its marker advanced; the unread keep theirs (none).
+    assert set(recorded_markers(engine)) == set(ids) - unreadable
+    upstream = upstream_messages(simulator)
+    assert stored_messages(engine) == {mid: cid for mid, cid in upstream.items() if cid not in unreadable}
+
+    again = sync_messages(client(ACCOUNT), writer, engine, batch_conversations=BATCH, reverify_days=0)
+    assert again.extra["conversations_read"] == failing
     assert stored_messages(engine) == upstream
 
 
