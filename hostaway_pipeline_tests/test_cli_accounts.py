@@ -6,6 +6,7 @@ import os
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from hostaway_pipeline_tests.cli_runner import isolated_environment, run_cli
 
@@ -164,6 +165,35 @@ def test_disable_enable_and_remove_keep_partitions_equal_to_enabled_accounts(cli
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM hostaway.listings")).scalar() == 0
     engine.dispose()
+
+
+def _one_line_failure(result, message: str, *never_shown: str) -> None:
+    """A failure as the CLI must report it: non-zero exit, one line naming the cause, nothing secret."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr, result.stderr
+    for value in never_shown:
+        assert value not in result.stdout + result.stderr
+
+
+def _account_ids(url: str) -> list[int]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        ids = list(connection.execute(sa.text("SELECT account_id FROM hostaway.accounts ORDER BY 1")).scalars())
+    engine.dispose()
+    return ids
+
+
+def test_accounts_add_refuses_a_key_that_cannot_decrypt_what_is_stored(cli_env):
+    environment, url = cli_env
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    assert run_cli("accounts", "add", "1", environment=environment).returncode == 0
+    other_key = Fernet.generate_key().decode()
+
+    refused = run_cli("accounts", "add", "2", environment={**environment, "HOSTAWAY_SECRET_KEY": other_key})
+    _one_line_failure(refused, "cannot decrypt the client secrets already stored for accounts 1", other_key, SECRET)
+    assert _account_ids(url) == [1]
 
 
 @pytest.mark.embedded_only

@@ -2,6 +2,8 @@
 
 Each registered account is one Dagster partition. Secrets are encrypted before they reach SQL and are
 never returned by listing; only :meth:`AccountRegistry.client_secret` decrypts one, for the API client.
+Adding an account first proves the key decrypts every secret already stored: a wrong key would otherwise
+store the new secret under a key nothing else is under, and the mix could never be read with one key.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hostaway_pipeline.storage import tables
-from hostaway_pipeline.storage.secret_box import SecretBox
+from hostaway_pipeline.storage.secret_box import SecretBox, WrongKeyError
 
 
 class AccountError(ValueError):
@@ -73,10 +75,32 @@ class AccountRegistry:
             .returning(*_PUBLIC_COLUMNS)
         )
         with self._connection(connection) as conn:
+            self._check_key_reads_stored_secrets(conn)
             row = conn.execute(statement).first()
         if row is None:
             raise AccountError(f"account {account_id} is already registered (use `accounts remove` first)")
         return Account(**row._mapping)
+
+    def _check_key_reads_stored_secrets(self, connection: Connection) -> None:
+        """Raise :class:`WrongKeyError` naming the accounts whose stored secret this key cannot decrypt.
+
+        The rows stay share-locked until the caller's transaction ends, so a key rotation cannot commit
+        between this check and the caller's insert.
+        """
+        rows = connection.execute(
+            sa.select(tables.accounts.c.account_id, tables.accounts.c.client_secret_encrypted)
+            .order_by(tables.accounts.c.account_id)
+            .with_for_update(read=True)
+        ).all()
+        unreadable = [row.account_id for row in rows if not self.secret_box.can_decrypt(row.client_secret_encrypted)]
+        if unreadable:
+            shown = ", ".join(map(str, unreadable[:5])) + (f" and {len(unreadable) - 5} more" if len(unreadable) > 5
+                                                           else "")
+            raise WrongKeyError(
+                f"{self.secret_box.source} cannot decrypt the client secrets already stored for accounts {shown}: "
+                "it is not the key they were stored with; set that key (`secrets rotate-key` moves them to a new "
+                "one). Nothing was added"
+            )
 
     def get(self, account_id: int) -> Account:
         with self.engine.connect() as conn:
