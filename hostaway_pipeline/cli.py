@@ -2,7 +2,7 @@
 
 Each sub-command is a thin shell over plain modules; errors a user can fix print one line and exit
 non-zero. Secrets are never taken from argv: ``accounts add`` reads ``HOSTAWAY_CLIENT_SECRET`` or a
-no-echo prompt.
+no-echo prompt, ``secrets rotate-key`` reads ``HOSTAWAY_NEW_SECRET_KEY`` or a no-echo prompt (typed twice).
 """
 
 from __future__ import annotations
@@ -149,6 +149,66 @@ def cmd_accounts_remove(args: argparse.Namespace) -> None:
     print(f"removed account {account_id} ({detail})")
 
 
+# --- secrets --------------------------------------------------------------------------------------
+
+
+def _read_new_secret_key(generated_in_home: bool) -> str | None:
+    """The new key from HOSTAWAY_NEW_SECRET_KEY or a no-echo prompt; None lets the home's key file get a new one."""
+    key = os.environ.get("HOSTAWAY_NEW_SECRET_KEY")
+    if key:
+        return key
+    if generated_in_home:
+        return None
+    if not sys.stdin.isatty():
+        raise CommandError(
+            "set HOSTAWAY_NEW_SECRET_KEY or run in a terminal to be prompted (never pass a key as an argument)"
+        )
+    try:
+        first = getpass.getpass("New secret key (Fernet; keep it in your secret store): ")
+        second = getpass.getpass("The same key again: ")
+    except (EOFError, KeyboardInterrupt):
+        raise CommandError("no new key was typed; nothing changed") from None
+    if first.strip() != second.strip():
+        raise CommandError("the two keys typed differ; nothing changed")
+    return first.strip()
+
+
+def cmd_secrets_rotate_key(args: argparse.Namespace) -> None:
+    import sqlalchemy as sa
+
+    from hostaway_pipeline.environment import prepare_environment
+    from hostaway_pipeline.storage.engine import get_engine
+    from hostaway_pipeline.storage.key_rotation import rotate_secret_key
+
+    try:
+        prepared = prepare_environment()
+        settings = prepared.settings
+        new_key = _read_new_secret_key(not settings.secret_key and settings.uses_embedded_postgres)
+        result = rotate_secret_key(get_engine(prepared.database_url), settings, new_key)
+    except (ConfigurationError, CommandError):
+        raise
+    except sa.exc.SQLAlchemyError as error:
+        cause = (str(getattr(error, "orig", None) or error).strip().splitlines() or [type(error).__name__])[0]
+        raise CommandError(f"database error, the rotation did not finish (it is safe to run again): {cause}") from None
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise CommandError(f"{error.strerror or error}{where}; the rotation did not finish "
+                           "(it is safe to run again)") from None
+    except ValueError as error:  # e.g. a HOSTAWAY_DATABASE_URL that is not PostgreSQL
+        raise CommandError(str(error)) from None
+    except KeyboardInterrupt:
+        raise CommandError("interrupted; the rotation did not finish (it is safe to run again)") from None
+    tokens = f"{result.tokens} cached access tokens" + (
+        f" ({result.tokens_dropped} unreadable cached tokens dropped: they are minted again)"
+        if result.tokens_dropped else "")
+    print(f"re-encrypted {result.client_secrets} client secrets and {tokens} under the new key")
+    if result.key_file is not None:
+        print(f"the new key is in {result.key_file}; the old one is gone")
+    else:
+        print("now set HOSTAWAY_SECRET_KEY to the new key wherever the pipeline runs (the old key no longer "
+              "decrypts what is stored; HOSTAWAY_SECRET_KEY=NEW,OLD bridges running processes meanwhile)")
+
+
 # --- runs -----------------------------------------------------------------------------------------
 
 
@@ -252,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     account_remove = add(accounts, "remove", cmd_accounts_remove, "unregister an account (data kept unless --purge)")
     account_remove.add_argument("account_id")
     account_remove.add_argument("--purge", action="store_true", help="also delete the account's synced rows")
+
+    secrets = commands.add_parser("secrets", help="the key encrypting stored secrets").add_subparsers(
+        dest="secrets_command", required=True
+    )
+    add(secrets, "rotate-key", cmd_secrets_rotate_key,
+        "re-encrypt every stored client secret and token under a new key (from HOSTAWAY_NEW_SECRET_KEY, a "
+        "prompt, or generated into the home for the embedded default); safe to run again after a failure")
 
     sync = add(commands, "sync", cmd_sync, "materialize an account's assets as a run of the Dagster instance")
     sync.add_argument("account_id")

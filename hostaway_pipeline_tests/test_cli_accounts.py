@@ -196,6 +196,87 @@ def test_accounts_add_refuses_a_key_that_cannot_decrypt_what_is_stored(cli_env):
     assert _account_ids(url) == [1]
 
 
+def test_rotate_key_moves_every_secret_to_the_new_key(cli_env):
+    environment, url = cli_env
+    old_key, new_key = environment["HOSTAWAY_SECRET_KEY"], Fernet.generate_key().decode()
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    for account in ("1", "2"):
+        assert run_cli("accounts", "add", account, environment=environment).returncode == 0
+
+    rotated = run_cli("secrets", "rotate-key", environment={**environment, "HOSTAWAY_NEW_SECRET_KEY": new_key})
+    assert rotated.returncode == 0, rotated.stderr
+    assert "re-encrypted 2 client secrets" in rotated.stdout
+    for value in (old_key, new_key, SECRET):
+        assert value not in rotated.stdout + rotated.stderr
+    assert SECRET not in all_text_in_database(url)
+
+    # The old key no longer reads what is stored, so `accounts add` refuses it; the new key does.
+    _one_line_failure(run_cli("accounts", "add", "3", environment=environment), "cannot decrypt")
+    added = run_cli("accounts", "add", "3", environment={**environment, "HOSTAWAY_SECRET_KEY": new_key})
+    assert added.returncode == 0, added.stderr
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no new key and no terminal", "set HOSTAWAY_NEW_SECRET_KEY or run in a terminal"),
+        ("a malformed new key", "HOSTAWAY_NEW_SECRET_KEY is not a valid Fernet key"),
+        ("the current key is wrong", "client secrets of accounts 1 decrypt with neither"),
+        ("the database is unreachable", "database error, the rotation did not finish"),
+    ],
+)
+def test_rotate_key_failures_are_one_line_and_change_nothing(cli_env, tmp_path, case, message):
+    environment, url = cli_env
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    assert run_cli("accounts", "add", "1", environment=environment).returncode == 0
+    before = all_text_in_database(url)
+    new_key, wrong_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    attempt = {**environment, "HOSTAWAY_NEW_SECRET_KEY": new_key}
+    if case == "no new key and no terminal":
+        del attempt["HOSTAWAY_NEW_SECRET_KEY"]
+    elif case == "a malformed new key":
+        attempt["HOSTAWAY_NEW_SECRET_KEY"] = "not-a-key"
+    elif case == "the current key is wrong":
+        attempt["HOSTAWAY_SECRET_KEY"] = wrong_key
+    else:
+        attempt["HOSTAWAY_DATABASE_URL"] = f"postgresql+psycopg2://postgres@/hostaway?host={tmp_path}/nowhere"
+
+    _one_line_failure(run_cli("secrets", "rotate-key", environment=attempt, stdin=""), message,
+                      new_key, wrong_key, environment["HOSTAWAY_SECRET_KEY"], "not-a-key", SECRET)
+    assert all_text_in_database(url) == before
+
+
+def test_the_new_key_can_be_typed_twice_at_a_no_echo_prompt(cli_env):
+    import pty
+    import subprocess
+    import sys
+
+    environment, _ = cli_env
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    assert run_cli("accounts", "add", "5", environment=environment).returncode == 0
+    new_key = Fernet.generate_key().decode()
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "hostaway_pipeline.cli", "secrets", "rotate-key"],
+                               stdin=follower, stdout=follower, stderr=follower, env=environment)
+    os.close(follower)
+    output = b""
+    for prompt in (b"New secret key", b"same key again"):
+        while prompt not in output:
+            output += os.read(leader, 1024)
+        os.write(leader, (new_key + "\n").encode())
+    assert process.wait(timeout=120) == 0
+    try:
+        while chunk := os.read(leader, 1024):
+            output += chunk
+    except OSError:
+        pass
+    os.close(leader)
+    assert new_key.encode() not in output  # not echoed
+    assert b"re-encrypted 1 client secrets" in output
+    environment["HOSTAWAY_SECRET_KEY"] = new_key
+    assert run_cli("accounts", "add", "6", environment=environment).returncode == 0
+
+
 @pytest.mark.embedded_only
 @pytest.mark.skipif(bool(os.environ.get("HOSTAWAY_TEST_DATABASE_URL")), reason="exercises the embedded default")
 def test_accounts_work_end_to_end_on_the_embedded_postgres_with_no_configuration(tmp_path, secret_key):
@@ -209,8 +290,20 @@ def test_accounts_work_end_to_end_on_the_embedded_postgres_with_no_configuration
         assert "9001" in listed.stdout and "Zoë's Lofts" in listed.stdout
         url = run_cli("db", "url", environment=environment).stdout.strip()
         assert url.startswith("postgresql+psycopg2://")
-        assert (tmp_path / "home" / "secret.key").stat().st_mode & 0o777 == 0o600
+        key_file = tmp_path / "home" / "secret.key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
         assert SECRET not in all_text_in_database(url)
+
+        old_key = key_file.read_bytes()
+        rotated = run_cli("secrets", "rotate-key", environment=environment)  # a new key generated into the home
+        assert rotated.returncode == 0, rotated.stderr
+        assert "re-encrypted 1 client secrets" in rotated.stdout and str(key_file) in rotated.stdout
+        new_key = key_file.read_bytes()
+        assert new_key != old_key and len(new_key.split()) == 1 and key_file.stat().st_mode & 0o777 == 0o600
+        for key in (old_key, new_key):
+            assert key.decode().strip() not in rotated.stdout + rotated.stderr
+        # What is stored reads with the new key: adding checks every stored secret decrypts.
+        assert run_cli("accounts", "add", "9002", environment=environment).returncode == 0
     finally:
         stopped = run_cli("db", "stop", environment=environment)
     assert "stopped" in stopped.stdout
