@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from benchmarks.report import ScenarioResult
-from benchmarks.scenarios import full_read, full_sync, ip_budget, multi_process, readings
+from benchmarks.scenarios import big_account, full_read, full_sync, ip_budget, multi_process, readings
 from benchmarks.scenarios.options import BenchOptions
 
 SCENARIOS: dict[str, Callable[[BenchOptions], ScenarioResult]] = {
@@ -14,4 +14,5 @@ SCENARIOS: dict[str, Callable[[BenchOptions], ScenarioResult]] = {
     "full_sync": full_sync.run,
     "ip_budget": ip_budget.run,
     "readings": readings.run,
+    "big_account": big_account.run,
 }
