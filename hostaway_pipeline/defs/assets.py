@@ -43,11 +43,17 @@ class ReconcileConfig(dg.Config):
 
 
 class MessagesSyncConfig(ReconcileConfig):
-    full_refresh: bool = False
-    """Re-read every conversation's messages, not only those whose markers moved (costs one call each)."""
-    reverify_days: int = messages_sync.DEFAULT_REVERIFY_DAYS
-    """Also re-read the least recently read conversations so each is read at least once per this many
-    syncs (catches changes the markers miss); 0 turns it off."""
+    full_refresh: bool = Field(
+        default=False,
+        description="Re-read every conversation's messages, not only those whose markers moved (one call each).")
+    reverify_days: int = Field(
+        default=messages_sync.DEFAULT_REVERIFY_DAYS, ge=0,
+        description="Also re-read the least recently read conversations so each is read at least once per this "
+                    "many syncs (catches changes the markers miss); 0 turns it off.")
+    max_failed_conversations: int = Field(
+        default=messages_sync.DEFAULT_MAX_FAILED_CONVERSATIONS, ge=0,
+        description="How many conversations may fail to be read (after retries, a 404, or a short read) with the "
+                    "step still green; they keep their old messages and are read again next sync.")
 
 
 def _account_id(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> int:
@@ -127,7 +133,8 @@ def messages(context: dg.AssetExecutionContext, config: MessagesSyncConfig, ware
     client = hostaway_api.client_for(_account_id(context, warehouse))
     return _run_sync(context, messages_sync.sync_messages, client, warehouse.writer, warehouse.engine,
                      config.full_refresh, config.reverify_days,
-                     policy=DeletePolicy(allow_mass_delete=config.allow_mass_delete), on_progress=context.log.info)
+                     policy=DeletePolicy(allow_mass_delete=config.allow_mass_delete), on_progress=context.log.info,
+                     max_failed_conversations=config.max_failed_conversations)
 
 
 HOSTAWAY_ASSETS = [listings, reservations, conversations, messages]

@@ -12,6 +12,7 @@ time, never the batch.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -162,7 +163,29 @@ class AccountTokens(TokenSource):
         if not isinstance(payload, dict) or not payload.get("access_token"):
             raise HostawayResponseError("no access_token in the token response", endpoint=f"/v1{ACCESS_TOKENS}",
                                         account_id=account_id)
-        return str(payload["access_token"]), float(payload.get("expires_in") or 86400)
+        token = payload["access_token"]
+        if not _plain_token(token):
+            # Never echo it: a token with a newline would otherwise reach a header error, a log, the event log.
+            raise HostawayResponseError(
+                f"the token response held an access_token that is not a plain printable string "
+                f"({type(token).__name__}, {len(token) if isinstance(token, str) else '?'} characters); refused",
+                endpoint=f"/v1{ACCESS_TOKENS}", account_id=account_id)
+        return token, _expires_in_seconds(payload.get("expires_in"))
+
+
+def _plain_token(token: object) -> bool:
+    """A bearer token we can send: printable ASCII without spaces, of a sane length."""
+    return (isinstance(token, str) and 0 < len(token) <= 8192 and token.isascii() and token.isprintable()
+            and not any(character.isspace() for character in token))
+
+
+def _expires_in_seconds(value: object) -> float:
+    """``expires_in`` as seconds; a missing, non-numeric or non-positive value means a day (re-minted then)."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 86400.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 86400.0
 
 
 class HostawayClient:

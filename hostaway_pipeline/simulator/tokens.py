@@ -77,6 +77,11 @@ class TokenRegistry:
         with self._lock:
             return self._tokens.get(value)
 
+    def issued_values(self) -> list[str]:
+        """Every token value issued so far (tests scan logs for them)."""
+        with self._lock:
+            return list(self._tokens)
+
     def state_of(self, token: AccessToken | None) -> TokenState:
         if token is None:
             return TokenState.UNKNOWN
