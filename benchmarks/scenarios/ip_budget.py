@@ -109,6 +109,7 @@ def _read(target: BenchTarget, account_id: int, seed: int) -> dict[str, Any]:
     limiter = jittery.limiter
     read["limiter"] = {"spacing": {"margin": limiter.margin, "guard_seconds": limiter.guard_seconds,
                                    "ip_interval_seconds": limiter.interval_seconds(limiter.per_ip)},
+                       "late_shifts": jittery.limiter.counters.late_shifts,
                        "late_rebooks": jittery.limiter.counters.late_rebooks,
                        "held_by_pause": jittery.limiter.counters.held_by_pause,
                        "account_only_pauses": jittery.limiter.counters.account_only_pauses,
@@ -207,6 +208,7 @@ def run(options: BenchOptions) -> ScenarioResult:
         "three_accounts_headroom_ms": three_stats["headroom_ms"],
         "rows_missing": one["missing"] + sum(read["missing"] for read in three),
         "conversations_failed": one["failed_conversations"] + sum(read["failed_conversations"] for read in three),
+        "late_shifts": one["limiter"]["late_shifts"] + sum(read["limiter"]["late_shifts"] for read in three),
         "late_rebooks": one["limiter"]["late_rebooks"] + sum(read["limiter"]["late_rebooks"] for read in three),
     }
     result.targets = [

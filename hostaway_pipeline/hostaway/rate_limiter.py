@@ -20,8 +20,10 @@ Jitter. ``calls`` slots span ``period * (1 + margin) + guard``: a call may reach
 two share a window. The guard is absolute (default 0.1 s), so the tolerance does not shrink with the window
 the way the margin does; the budget runs at ``period / (period * (1 + margin) + guard)`` of the documented
 rate (0.96 with the defaults). A caller that wakes later than a quarter of that tolerance after its slot
-(a descheduled thread) does not send: it gives the slot up and books again, so the rest of the tolerance
-is left to what happens after the send (the network, the server). Limiter statements run with
+(a descheduled thread) may not simply send: if nobody has booked the slot a full window after its own yet,
+it moves every later booking back by its lateness (one statement) and sends; otherwise it gives the slot
+up and books again. Either way the rest of the tolerance is left to what happens after the send (the
+network, the server). Limiter statements run with
 ``synchronous_commit = off``: a booking is visible to every other session at commit all the same, only its
 durability waits for the WAL writer, so a reservation does not wait for a disk flush between reading the
 clock and returning (a crash may forget the last few hundred milliseconds of bookings: at worst one 429).
@@ -126,7 +128,7 @@ WITH locked AS MATERIALIZED (
     FROM decision
     WHERE decision.granted AND bucket.bucket_key IN (SELECT bucket_key FROM locked)
 )
-SELECT granted, found,
+SELECT granted, found, extract(epoch FROM slot_at) AS slot_epoch,
        extract(epoch FROM CASE WHEN account_first THEN account_ready_at ELSE slot_at END - now) AS wait_seconds,
        CASE WHEN account_first AND account_pause >= account_ready_at THEN 'the account is paused by a 429'
             WHEN account_first THEN 'the account''s own pace'
@@ -165,6 +167,25 @@ WITH locked AS MATERIALIZED (
     WHERE bucket.bucket_key IN (SELECT bucket_key FROM locked)
 )
 SELECT ip_blamed, own_calls FROM blamed
+""")
+
+# A caller that woke ``:late`` seconds after its slot may still send if nobody has booked the slot a full
+# window after it on either bucket (``next_free_at`` not past ``slot + calls * interval``): then every later
+# booking moves back by ``:late`` and keeps its distance from this late call. Same lock order as ever.
+_SHIFT_FOR_LATE = sa.text(f"""
+WITH locked AS MATERIALIZED (
+    SELECT bucket_key, next_free_at, interval_seconds FROM {_TABLE}
+    WHERE bucket_key = ANY(:keys) ORDER BY bucket_key FOR UPDATE
+), safe AS MATERIALIZED (
+    SELECT count(*) = :expected AND coalesce(bool_and(next_free_at <= to_timestamp(:slot) + make_interval(
+               secs => interval_seconds * CASE WHEN bucket_key = :ip_key THEN :ip_calls ELSE :account_calls END)),
+               false) AS ok
+    FROM locked
+), shifted AS (
+    UPDATE {_TABLE} AS bucket SET next_free_at = bucket.next_free_at + make_interval(secs => :late)
+    FROM safe WHERE safe.ok AND bucket.bucket_key IN (SELECT bucket_key FROM locked)
+)
+SELECT ok FROM safe
 """)
 
 _PAUSED_SECONDS = sa.text(f"""
@@ -232,6 +253,7 @@ class Reservation:
     granted: bool
     wait_seconds: float
     held_by: str  # what decides the wait: the IP queue or pause, the account's pace or pause
+    slot_epoch: float = 0.0  # the IP slot (database clock, epoch seconds) when granted
 
 
 @dataclass(frozen=True)
@@ -254,6 +276,7 @@ class LimiterCounters:
     account_only_pauses: int = 0  # 429s blamed on the account's limit: the egress IP kept its pace
     ip_pauses: int = 0  # 429s that paused the egress IP (own calls filled its window, or no account)
     held_by_pause: int = 0  # booked slots given up because a 429 paused the bucket while the caller slept
+    late_shifts: int = 0  # callers that woke too late and moved every later booking back instead
     late_rebooks: int = 0  # booked slots given up because the caller woke too late to send safely
     deadline_exceeded: int = 0  # acquires that raised RateLimitDeadlineExceeded
     database_retries: int = 0  # limiter statements run again after a deadlock, serialization or connection error
@@ -393,7 +416,8 @@ class RateLimiter:
                 "history": 2 * ip_window,
             })
             if row.found == len(wanted):
-                return Reservation(bool(row.granted), float(row.wait_seconds), str(row.held_by))
+                return Reservation(bool(row.granted), float(row.wait_seconds), str(row.held_by),
+                                   float(row.slot_epoch))
             with self._lock:  # a row was deleted under us (tests truncate): create it again
                 self._ensured.difference_update(wanted)
 
@@ -407,6 +431,15 @@ class RateLimiter:
         (row,) = self._execute(_PAUSED_SECONDS, {"keys": sorted(self._buckets_for(account_id)),
                                                  "ceiling": RATE_LIMIT_SCHEDULE_CEILING_SECONDS})
         return max(0.0, float(row[0] or 0.0))
+
+    def _shift_for_late(self, account_id: int | None, slot_epoch: float, late_seconds: float) -> bool:
+        wanted = self._buckets_for(account_id)
+        (row,) = self._execute(_SHIFT_FOR_LATE, {
+            "keys": sorted(wanted), "expected": len(wanted), "slot": slot_epoch, "late": late_seconds,
+            "ip_key": ip_bucket_key(self.egress_id), "ip_calls": self.per_ip.calls,
+            "account_calls": self.per_account.calls,
+        })
+        return bool(row.ok)
 
     def _give_up(self, account_id: int | None, wait_seconds: float, remaining: float, held_by: str) -> None:
         with self._lock:
@@ -457,9 +490,17 @@ class RateLimiter:
             slot_in = answered_at + wait_seconds - time.monotonic()
             if slot_in > 0:
                 self._sleep(slot_in)
-            if late_tolerance > 0 and time.monotonic() - (answered_at + wait_seconds) > late_tolerance:
-                # Woke too late: sent now, this call could share a server window with the call booked a full
-                # window of slots after it. The slot stays unused (slower, never faster); book again.
+            late = time.monotonic() - (answered_at + wait_seconds)
+            if late_tolerance > 0 and late > late_tolerance:
+                # Woke too late: sent now, this call could share a server window with the call a full window
+                # of slots after it. If that slot is not booked yet, move every later booking back (the lane
+                # loses the lateness); else leave the slot unused (slower, never faster) and book again.
+                budget = late + late_tolerance  # covers the shift's own round trip
+                if (self._shift_for_late(account_id, reservation.slot_epoch, budget)
+                        and time.monotonic() - (answered_at + wait_seconds) <= budget):
+                    with self._lock:
+                        self.counters.late_shifts += 1
+                    break
                 with self._lock:
                     self.counters.late_rebooks += 1
                 continue

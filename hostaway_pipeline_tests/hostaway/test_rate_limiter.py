@@ -218,20 +218,52 @@ def test_acquire_without_a_deadline_gives_up_after_the_limiters_maximum_wait(eng
 # ---- lateness --------------------------------------------------------------------------------------------
 
 
-def test_a_caller_that_wakes_too_late_gives_its_slot_up_and_books_again(engine):
-    """A thread that oversleeps its slot by more than a quarter of the jitter tolerance could share a window
-    with the call booked a full window of slots later: it sends nothing in that slot and books a new one."""
-    oversleep = [0.5]
+def _oversleeping(seconds_late: float, before_oversleeping=lambda: None):
+    """A sleep that wakes ``seconds_late`` late the first time it is called (a descheduled thread)."""
+    pending = [seconds_late]
 
     def sleep(seconds: float) -> None:
-        time.sleep(seconds + (oversleep.pop() if oversleep else 0.0))
+        if pending:
+            before_oversleeping()
+        time.sleep(seconds + (pending.pop() if pending else 0.0))
 
+    return sleep
+
+
+def _lane_free_at(engine, egress: str = "t") -> float:
+    with engine.connect() as connection:
+        return float(connection.execute(sa.text(
+            "SELECT extract(epoch FROM next_free_at) FROM hostaway.rate_limit_buckets WHERE bucket_key = :key"),
+            {"key": ip_bucket_key(egress)}).scalar())
+
+
+def test_a_caller_that_wakes_too_late_moves_later_bookings_back_when_none_is_a_window_ahead(engine):
+    """A thread that oversleeps its slot by more than the late tolerance would share a server window with the
+    call a full window of slots later. Nobody has booked that far yet, so it sends and every later booking
+    moves back by its lateness: the next slot is at least one spacing after the late call's real send."""
     pacing = RateLimiter(engine, RateLimit.parse("2/1s", "ip"), RateLimit.parse("1000/1s", "account"), 0.0, "t",
-                         sleep=sleep, guard_seconds=0.2)  # 0.6 s slots, tolerance 0.05 s
-    pacing.acquire(1)  # goes now
-    pacing.acquire(1)  # booked 0.6 s ahead, wakes 0.5 s late: gives it up, books again
-    assert pacing.counters.late_rebooks == 1 and pacing.counters.grants == 2
-    assert len(booked_slots(engine)) == 3  # the second call's first slot stayed empty
+                         sleep=_oversleeping(0.5), guard_seconds=0.2)  # 0.6 s slots, tolerance 0.05 s
+    pacing.acquire(1)  # goes now, without sleeping
+    pacing.acquire(1)  # booked 0.6 s ahead, wakes 0.5 s late: shifts the lane, sends
+    assert pacing.counters.late_shifts == 1 and pacing.counters.late_rebooks == 0
+    assert pacing.counters.grants == 2
+    first, second = booked_slots(engine)
+    assert _lane_free_at(engine) - second >= 0.6 + 0.5  # one spacing after the late send, not the slot
+
+
+def test_a_caller_that_wakes_too_late_gives_its_slot_up_when_the_lane_is_booked_a_window_ahead(engine):
+    """Same lateness, but while it overslept two more calls booked the lane a full window (2 slots) past its
+    slot: moving them is not possible, so it sends nothing in its slot and books again behind them."""
+    other = limiter(engine, ip="2/1s", account="1000/1s", guard=0.2)
+    pacing = RateLimiter(engine, RateLimit.parse("2/1s", "ip"), RateLimit.parse("1000/1s", "account"), 0.0, "t",
+                         sleep=_oversleeping(0.5, lambda: [reserve(other, 2) for _ in range(2)]),
+                         guard_seconds=0.2)
+    pacing.acquire(1)
+    pacing.acquire(1)
+    assert pacing.counters.late_rebooks == 1 and pacing.counters.late_shifts == 0
+    assert pacing.counters.grants == 2
+    assert len(booked_slots(engine)) == 5  # its first slot stayed empty; it went after the other two
+    assert min(gaps(booked_slots(engine))) >= 0.6 - 1e-6
 
 
 # ---- sharing, deadlocks, pauses in flight, fairness --------------------------------------------------------
