@@ -8,9 +8,9 @@ and the spacing between calls, ``(period * (1 + margin) + guard) / calls``. A re
 statement, so one round trip: it locks both rows in key order (``SELECT ... ORDER BY bucket_key FOR
 UPDATE``), reads the database clock, books the IP lane's next slot (once the account's own bucket allows
 it) and moves both buckets forward by their spacing; the caller sleeps locally until its slot. Every path
-that locks several rows (reservation, 429 report, row creation) locks them in that same key order, so
-limiter statements never deadlock one another; a deadlock, serialization failure or dropped connection is
-retried inside the limiter. The database's clock decides, never a host's. Waiters queue on the row locks
+that locks several rows (reservation, 429 report, late shift, row creation) locks them in that same key
+order, so limiter statements never deadlock one another; a deadlock, serialization failure or dropped
+connection is retried inside the limiter. The database's clock decides, never a host's. Waiters queue on the row locks
 first come, first served: each waiting caller gets its turn, so accounts waiting at once with as many
 callers each get equal shares of the IP lane. Even spacing means no window ever holds more than the limit
 and bursts never cluster.
@@ -23,10 +23,10 @@ rate (0.96 with the defaults). A caller that wakes later than a quarter of that 
 (a descheduled thread) may not simply send: if nobody has booked the slot a full window after its own yet,
 it moves every later booking back by its lateness (one statement) and sends; otherwise it gives the slot
 up and books again. Either way the rest of the tolerance is left to what happens after the send (the
-network, the server). Limiter statements run with
-``synchronous_commit = off``: a booking is visible to every other session at commit all the same, only its
-durability waits for the WAL writer, so a reservation does not wait for a disk flush between reading the
-clock and returning (a crash may forget the last few hundred milliseconds of bookings: at worst one 429).
+network, the server). Limiter statements run with ``synchronous_commit = off``: a booking is visible to
+every other session at commit all the same, only its durability waits for the WAL writer, so a reservation
+does not wait for a disk flush between reading the clock and returning (a crash may forget the last few
+hundred milliseconds of bookings: at worst one 429).
 
 429s. A 429 pauses buckets until ``paused_until``: ``Retry-After`` (seconds or an HTTP date) when it is a
 finite non-negative number, else a full window, and never more than ``max_pause_seconds`` (default 120 s):
