@@ -261,28 +261,44 @@ rate_limit_buckets = sa.Table(
     comment="Shared API rate-limit state: every thread, process and machine on this database paces through it",
 )
 
+# Why a stored event is where it is. ``pending`` waits for the apply step; every status but ``applied`` and
+# ``ignored`` can be replayed (set back to ``pending``) once its cause is fixed.
+WEBHOOK_EVENT_STATUSES = ("pending", "applied", "failed", "ignored", "unknown_event", "unknown_account", "unparseable")
+
 webhook_events = sa.Table(
     "webhook_events",
     metadata,
     sa.Column("event_id", sa.BigInteger, sa.Identity(), primary_key=True, comment="Receiver-assigned id"),
     sa.Column("received_at", TIMESTAMPTZ, nullable=False, server_default=sa.func.now(),
               comment="Stored at (database clock)"),
-    sa.Column("account_id", sa.BigInteger, comment="Hostaway account the event is about"),
-    sa.Column("event", sa.Text, nullable=False, comment="e.g. reservation.updated, message.received"),
-    sa.Column("object_type", sa.Text, comment="reservation, conversationMessage, ..."),
-    sa.Column("object_id", sa.BigInteger, comment="Id of the object in data"),
-    sa.Column("object_updated_on", TIMESTAMPTZ, comment="The object's own updatedOn, for ordering"),
+    sa.Column("account_id", sa.BigInteger,
+              comment="Hostaway account the event is about (`accountId`); NULL when the body names none"),
+    sa.Column("event", sa.Text,
+              comment="e.g. reservation.updated, message.received (`event`, or `eventType` in the old form); NULL "
+                      "when the body names none"),
+    sa.Column("object_type", sa.Text, comment="The body's `object`: reservation, conversationMessage, ..."),
+    sa.Column("object_id", sa.BigInteger, comment="Id of the object in data; NULL when data has no usable id"),
+    sa.Column("object_updated_on", TIMESTAMPTZ,
+              comment="The object's own version (its `updatedOn`, in UTC), for ordering events of one object; NULL "
+                      "when absent or unreadable"),
     sa.Column("dedupe_key", sa.Text, nullable=False, unique=True,
-              comment="Hash of the redacted payload: a redelivery of the same event is stored once"),
-    sa.Column("payload", JSONB, nullable=False, comment="The event as received, redacted"),
+              comment="Account, event, object id, the object's version and a hash of the redacted data (of the "
+                      "body when it cannot be parsed): a redelivery is stored once, a newer version is a new event"),
+    sa.Column("payload", JSONB, nullable=False,
+              comment="The body as received, redacted and cleaned as entity tables' raw is; a body that is not "
+                      "JSON is kept as one JSON string (invalid UTF-8 and NUL characters replaced)"),
     sa.Column("status", sa.Text, nullable=False, server_default="pending",
-              comment="pending, applied, ignored or failed"),
+              comment="pending (to apply), applied, failed (apply failed, see last_error), ignored (a test ping), "
+                      "unknown_event (an event this version does not apply), unknown_account (not registered when "
+                      "received), unparseable (see last_error)"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0", comment="Apply attempts"),
-    sa.Column("last_error", sa.Text, comment="Why the last apply attempt failed"),
-    sa.Column("applied_at", TIMESTAMPTZ, comment="When it was applied"),
-    sa.CheckConstraint("status IN ('pending', 'applied', 'ignored', 'failed')", name="status"),
+    sa.Column("last_error", sa.Text,
+              comment="Why the last apply attempt failed, or why the receiver did not store it as pending"),
+    sa.Column("applied_at", TIMESTAMPTZ, comment="When it was applied; applied events are pruned after a while"),
+    sa.CheckConstraint(
+        "status IN (" + ", ".join(f"'{status}'" for status in WEBHOOK_EVENT_STATUSES) + ")", name="status"),
     sa.Index(None, "status", "received_at"),
-    comment="Hostaway webhook events, stored durably before the receiver answers 2xx",
+    comment="Hostaway webhook events, each committed before the receiver answers 2xx; redeliveries stored once",
 )
 
 conversation_message_sync = sa.Table(
