@@ -345,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hostaway_pipeline.simulator import cli as simulator_cli
 
     simulator_cli.add_arguments(serve)
+    from hostaway_pipeline.webhooks.cli import add_webhooks_commands
+
+    add_webhooks_commands(commands)
     return parser
 
 
