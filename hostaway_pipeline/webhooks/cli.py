@@ -30,6 +30,16 @@ def add_webhooks_commands(commands: Any) -> None:
                 "credentials from HOSTAWAY_WEBHOOK_LOGIN and HOSTAWAY_WEBHOOK_PASSWORD")
     serve.add_argument("--host", help="address to listen on (default HOSTAWAY_WEBHOOK_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default HOSTAWAY_WEBHOOK_PORT or 8787)")
+    register = add("register", cmd_register, "create or update the account's unified webhook (never a second one) "
+                   "with this deployment's HOSTAWAY_WEBHOOK_LOGIN and HOSTAWAY_WEBHOOK_PASSWORD")
+    register.add_argument("account_id")
+    register.add_argument("--url", required=True, help="the receiver's public URL, ending in /webhooks/hostaway")
+    register.add_argument("--alerting-email", help="where Hostaway writes when deliveries keep failing")
+    unregister = add("unregister", cmd_unregister, "delete this deployment's unified webhook of the account")
+    unregister.add_argument("account_id")
+    unregister.add_argument("--url", help="also delete a webhook with this URL whatever its login")
+    listing = add("list", cmd_list, "list the unified webhooks of one account, or of every registered account")
+    listing.add_argument("account_id", nargs="?")
 
 
 def _one_line_errors(handler: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Namespace], None]:
@@ -83,3 +93,75 @@ def cmd_serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"receiving Hostaway webhooks on http://{host}:{port}{WEBHOOK_PATH}", flush=True)
     serve(app, host, port)
+
+
+# --- registration ---------------------------------------------------------------------------------
+
+
+def _api_client(account_id: int) -> Any:
+    """A Hostaway client for a registered account, paced by the shared limiter like every other caller."""
+    from hostaway_pipeline.defs.resources import HostawayApiResource, HostawayRateLimiterResource, WarehouseResource
+    from hostaway_pipeline.environment import prepare_environment
+
+    warehouse = WarehouseResource(database_url=prepare_environment().database_url)
+    warehouse.accounts.get(account_id)  # a one-line error when the account is not registered
+    api = HostawayApiResource(warehouse=warehouse, rate_limiter=HostawayRateLimiterResource(warehouse=warehouse))
+    return api.client_for(account_id)
+
+
+def _registered_account_ids() -> list[int]:
+    from hostaway_pipeline.defs.resources import WarehouseResource
+    from hostaway_pipeline.environment import prepare_environment
+
+    return [account.account_id
+            for account in WarehouseResource(database_url=prepare_environment().database_url).accounts.all()]
+
+
+def cmd_register(args: argparse.Namespace) -> None:
+    from hostaway_pipeline.settings import load_settings
+    from hostaway_pipeline.storage.account_registry import parse_account_id
+    from hostaway_pipeline.webhooks.config import webhook_credentials
+    from hostaway_pipeline.webhooks.registration import register
+
+    account_id = parse_account_id(args.account_id)
+    if not args.url.startswith(("https://", "http://")):
+        raise ValueError(f"--url must be an http(s) URL, got {args.url!r}")
+    credentials = webhook_credentials(load_settings())
+    registration = register(_api_client(account_id), args.url, credentials.login, credentials.password,
+                            args.alerting_email)
+    print(f"{registration.action} unified webhook {registration.webhook.webhook_id} of account {account_id}: "
+          f"{registration.webhook.url} (login {registration.webhook.login})")
+
+
+def cmd_unregister(args: argparse.Namespace) -> None:
+    from hostaway_pipeline.settings import load_settings
+    from hostaway_pipeline.storage.account_registry import parse_account_id
+    from hostaway_pipeline.webhooks.registration import unregister
+
+    account_id = parse_account_id(args.account_id)
+    login = load_settings().webhook_login
+    if not login and not args.url:
+        raise ValueError("set HOSTAWAY_WEBHOOK_LOGIN (or give --url) to say which webhook is this deployment's")
+    deleted = unregister(_api_client(account_id), login or "", args.url)
+    if not deleted:
+        print(f"account {account_id} has no unified webhook of this deployment; nothing deleted")
+    for webhook in deleted:
+        print(f"deleted unified webhook {webhook.webhook_id} of account {account_id}: {webhook.url}")
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    from hostaway_pipeline.storage.account_registry import parse_account_id
+    from hostaway_pipeline.webhooks.registration import list_webhooks
+
+    account_ids = [parse_account_id(args.account_id)] if args.account_id else _registered_account_ids()
+    if not account_ids:
+        print("no accounts registered (add one with: hostaway-pipeline accounts add ACCOUNT_ID)")
+        return
+    print(f"{'account_id':>12}  {'webhook':>8}  {'enabled':7}  {'login':20}  url")
+    for account_id in account_ids:
+        webhooks = list_webhooks(_api_client(account_id))
+        if not webhooks:
+            print(f"{account_id:>12}  {'-':>8}  {'-':7}  {'-':20}  (none)")
+        for webhook in webhooks:
+            print(f"{account_id:>12}  {webhook.webhook_id:>8}  {'yes' if webhook.enabled else 'no':7}  "
+                  f"{webhook.login or '':20}  {webhook.url or ''}")
