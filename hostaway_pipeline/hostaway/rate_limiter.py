@@ -19,14 +19,15 @@ Jitter. ``calls`` slots span ``period * (1 + margin) + guard``: a call may reach
 ``margin * period + guard`` later than its slot (relative to the call ``calls`` slots after it) before the
 two share a window. The guard is absolute (default 0.1 s), so the tolerance does not shrink with the window
 the way the margin does; the budget runs at ``period / (period * (1 + margin) + guard)`` of the documented
-rate (0.96 with the defaults). A caller that wakes later than a quarter of that tolerance after its slot
-(a descheduled thread) may not simply send: if nobody has booked the slot a full window after its own yet,
-it moves every later booking back by its lateness (one statement) and sends; otherwise it gives the slot
-up and books again. Either way the rest of the tolerance is left to what happens after the send (the
-network, the server). Limiter statements run with ``synchronous_commit = off``: a booking is visible to
-every other session at commit all the same, only its durability waits for the WAL writer, so a reservation
-does not wait for a disk flush between reading the clock and returning (a crash may forget the last few
-hundred milliseconds of bookings: at worst one 429).
+rate (0.96 with the defaults). A caller that is ready later than a quarter of that tolerance after its
+slot (a descheduled thread, or a database backend descheduled between reading its clock and answering:
+lateness counts from the earliest local moment the slot can be) may not simply send: if nobody has booked
+the slot a full window after its own yet, it moves every later booking back by its lateness (one
+statement) and sends; otherwise it gives the slot up and books again. Either way the rest of the tolerance
+is left to what happens after the send (the network, the server). Limiter statements run with
+``synchronous_commit = off``: a booking is visible to every other session at commit all the same, only its
+durability waits for the WAL writer, so a reservation does not wait for a disk flush between reading the
+clock and returning (a crash may forget the last few hundred milliseconds of bookings: at worst one 429).
 
 429s. A 429 pauses buckets until ``paused_until``: ``Retry-After`` (seconds or an HTTP date) when it is a
 finite non-negative number, else a full window, and never more than ``max_pause_seconds`` (default 120 s):
@@ -129,6 +130,7 @@ WITH locked AS MATERIALIZED (
     WHERE decision.granted AND bucket.bucket_key IN (SELECT bucket_key FROM locked)
 )
 SELECT granted, found, extract(epoch FROM slot_at) AS slot_epoch,
+       extract(epoch FROM now - statement_timestamp()) AS before_clock_seconds,
        extract(epoch FROM CASE WHEN account_first THEN account_ready_at ELSE slot_at END - now) AS wait_seconds,
        CASE WHEN account_first AND account_pause >= account_ready_at THEN 'the account is paused by a 429'
             WHEN account_first THEN 'the account''s own pace'
@@ -254,6 +256,10 @@ class Reservation:
     wait_seconds: float
     held_by: str  # what decides the wait: the IP queue or pause, the account's pace or pause
     slot_epoch: float = 0.0  # the IP slot (database clock, epoch seconds) when granted
+    # The earliest local instant (time.monotonic()) the slot can be: the statement was sent, waited for its
+    # locks, read the clock, and the slot is wait_seconds after that. How late a caller is counts from here,
+    # so time the database spent after reading its clock (a backend descheduled on a busy host) counts too.
+    slot_monotonic: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -361,8 +367,10 @@ class RateLimiter:
             wanted[account_bucket_key(account_id)] = self.interval_seconds(self.per_account)
         return wanted
 
-    def _execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Sequence[Row]:
-        """Run one limiter statement as its own transaction, again after a transient database error.
+    def _execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None,
+                 sent_at: list[float] | None = None) -> Sequence[Row]:
+        """Run one limiter statement as its own transaction, again after a transient database error;
+        ``sent_at`` gets the ``time.monotonic()`` at which each attempt was sent.
 
         Safe to repeat: a statement that failed changed nothing. The one ambiguous case, a connection lost
         after the server committed, books a second slot (slower, never faster) or counts a 429 twice.
@@ -370,6 +378,8 @@ class RateLimiter:
         for attempt in range(1, _DATABASE_ATTEMPTS + 1):
             try:
                 with _autocommit_engine(self.engine).connect() as connection:
+                    if sent_at is not None:
+                        sent_at.append(time.monotonic())
                     result = connection.execute(statement, dict(parameters or {}))
                     return result.all() if result.returns_rows else []
             except sa.exc.DBAPIError as error:
@@ -410,14 +420,16 @@ class RateLimiter:
         ip_window = self.per_ip.period_seconds + self.guard_seconds
         while True:
             self._ensure_rows(wanted)
+            sent_at: list[float] = []
             (row,) = self._execute(_RESERVE, {
                 "keys": sorted(wanted), "ip_key": ip_bucket_key(self.egress_id), "expected": len(wanted),
                 "max_wait": max(max_wait, 0.0), "ceiling": RATE_LIMIT_SCHEDULE_CEILING_SECONDS,
                 "history": 2 * ip_window,
-            })
+            }, sent_at)
             if row.found == len(wanted):
-                return Reservation(bool(row.granted), float(row.wait_seconds), str(row.held_by),
-                                   float(row.slot_epoch))
+                wait_seconds = float(row.wait_seconds)
+                return Reservation(bool(row.granted), wait_seconds, str(row.held_by), float(row.slot_epoch),
+                                   sent_at[-1] + max(float(row.before_clock_seconds), 0.0) + wait_seconds)
             with self._lock:  # a row was deleted under us (tests truncate): create it again
                 self._ensured.difference_update(wanted)
 
@@ -469,13 +481,14 @@ class RateLimiter:
                     self._sleep(wait_seconds)
                     waited += wait_seconds
                 continue
-            if wait_seconds <= 0:
-                break  # booked for now: a pause reported before the booking already put the slot after it
-            # Check for a pause a little before the slot, so the round trip's delay is slept off, not sent late.
-            lead = min(wait_seconds, _PAUSE_CHECK_LEAD_SECONDS)
-            self._sleep(wait_seconds - lead)
-            waited += wait_seconds
-            paused_for = self.paused_seconds(account_id)
+            # A slot granted for now needs no pause check: a pause reported before the booking already put the
+            # slot after it. Else check a little before the slot, so the round trip is slept off, not sent late.
+            paused_for = 0.0
+            if wait_seconds > 0:
+                lead = min(wait_seconds, _PAUSE_CHECK_LEAD_SECONDS)
+                self._sleep(wait_seconds - lead)
+                waited += wait_seconds
+                paused_for = self.paused_seconds(account_id)
             if paused_for > 0:
                 # A 429 paused the bucket while this call slept towards its slot: give the slot up, wait the
                 # pause out, then book again (after the pause, behind whoever booked meanwhile).
@@ -487,17 +500,17 @@ class RateLimiter:
                 self._sleep(paused_for)
                 waited += paused_for
                 continue
-            slot_in = answered_at + wait_seconds - time.monotonic()
+            slot_in = answered_at + wait_seconds - time.monotonic()  # never early: the latest the slot can be
             if slot_in > 0:
                 self._sleep(slot_in)
-            late = time.monotonic() - (answered_at + wait_seconds)
+            late = time.monotonic() - reservation.slot_monotonic  # never underestimated
             if late_tolerance > 0 and late > late_tolerance:
                 # Woke too late: sent now, this call could share a server window with the call a full window
                 # of slots after it. If that slot is not booked yet, move every later booking back (the lane
                 # loses the lateness); else leave the slot unused (slower, never faster) and book again.
                 budget = late + late_tolerance  # covers the shift's own round trip
                 if (self._shift_for_late(account_id, reservation.slot_epoch, budget)
-                        and time.monotonic() - (answered_at + wait_seconds) <= budget):
+                        and time.monotonic() - reservation.slot_monotonic <= budget):
                     with self._lock:
                         self.counters.late_shifts += 1
                     break
