@@ -16,11 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
 
-from hostaway_pipeline.storage.secret_box import SecretBox
+from hostaway_pipeline.storage.secret_box import SecretBox, WrongKeyError
 from hostaway_pipeline.storage.tables import access_tokens
 
 # Refresh a little before Hostaway's expiry rather than have a request fail on it.
 EXPIRY_MARGIN_SECONDS = 300
+# Wait this much longer than the documented activation delay (about 1 s) before a new token's first use:
+# clocks and Hostaway's own propagation are not exact, and a 403 on a new token costs a refresh cascade.
+ACTIVATION_MARGIN_FACTOR = 1.25
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,20 @@ class AccessTokenStore:
             account_id, self.secret_box.decrypt(row.token_encrypted), row.issued_at, max(float(row.usable_in), 0.0)
         )
 
+    def _readable(self, account_id: int, row: sa.Row | None) -> AccessToken | None:
+        """The stored token, or None when there is none or it was encrypted under a key we no longer hold
+        (a process that started before a key rotation): a cached token is only a cache, mint another."""
+        if row is None:
+            return None
+        try:
+            return self._token(account_id, row)
+        except WrongKeyError:
+            return None
+
     def current(self, account_id: int) -> AccessToken | None:
         with self.engine.connect() as connection:
             row = connection.execute(self._select(account_id)).first()
-        return None if row is None else self._token(account_id, row)
+        return self._readable(account_id, row)
 
     def refresh(self, account_id: int, mint: MintFunction, failed_issued_at: datetime | None = None) -> AccessToken:
         """Return a live token, minting one only if none is stored or the stored one is the one that failed."""
@@ -73,7 +86,9 @@ class AccessTokenStore:
             )
             row = connection.execute(self._select(account_id)).first()
             if row is not None and (failed_issued_at is None or row.issued_at != failed_issued_at):
-                return self._token(account_id, row)
+                stored = self._readable(account_id, row)
+                if stored is not None:
+                    return stored
             token, expires_in = mint()
             row = connection.execute(
                 pg_insert(access_tokens)
@@ -82,7 +97,8 @@ class AccessTokenStore:
                     token_encrypted=self.secret_box.encrypt(token),
                     issued_at=sa.func.clock_timestamp(),
                     usable_after=sa.func.clock_timestamp()
-                    + sa.func.make_interval(0, 0, 0, 0, 0, 0, self.activation_delay_seconds),
+                    + sa.func.make_interval(0, 0, 0, 0, 0, 0,
+                                            self.activation_delay_seconds * ACTIVATION_MARGIN_FACTOR),
                     expires_at=sa.func.clock_timestamp() + sa.func.make_interval(0, 0, 0, 0, 0, 0, expires_in),
                 )
                 .on_conflict_do_update(

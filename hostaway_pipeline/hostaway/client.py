@@ -44,6 +44,10 @@ RESERVATION_VERSION_KEYS = ("updatedOn", "latestActivityOn")
 # Catch-up reads of recently active reservations, each repeated only while the previous one found new
 # rows or versions (the account is changing as we read); one round costs one call on a quiet account.
 CATCH_UP_ROUNDS = 4
+# A 403 on a token that became usable less than this many activation delays ago (5 s against Hostaway) is
+# retried once with the same token, after another activation delay, before any refresh: minting again
+# would only start a new, younger token.
+YOUNG_TOKEN_ACTIVATION_DELAYS = 5.0
 
 
 @dataclass
@@ -147,6 +151,16 @@ class AccountTokens(TokenSource):
                 )
             usable_at = self._usable_at
         return self._when_usable(cached, usable_at)
+
+    def young_retry_seconds(self, version: object) -> float | None:
+        with self._lock:
+            cached, usable_at = self._cached, self._usable_at
+        if cached is None or cached.issued_at != version:
+            return None
+        delay = max(self.store.activation_delay_seconds, 0.0)
+        if time.monotonic() - usable_at > YOUNG_TOKEN_ACTIVATION_DELAYS * delay:
+            return None
+        return delay
 
     def _mint(self, account_id: int) -> tuple[str, float]:
         try:

@@ -51,13 +51,16 @@ _AUTH_WORDS = ("token", "auth", "unauthori", "expired", "invalid", "credential",
 
 
 def looks_like_auth_failure(status: int, body_text: str) -> bool:
-    """401 always; 403 only when the body talks about tokens/auth, not a locked resource."""
+    """401 always; 403 when the body talks about tokens/auth, or says nothing usable (empty, or an HTML
+    page from a proxy): never a 403 that says the resource is locked."""
     if status == 401:
         return True
     if status != 403:
         return False
-    lowered = body_text.lower()
-    return "lock" not in lowered and any(word in lowered for word in _AUTH_WORDS)
+    lowered = body_text.strip().lower()
+    if "lock" in lowered:
+        return False
+    return not lowered or lowered.startswith("<") or any(word in lowered for word in _AUTH_WORDS)
 
 
 @dataclass
@@ -121,6 +124,11 @@ class TokenSource:
     def replace(self, account_id: int, failed_version: object) -> tuple[str, object]:
         raise NotImplementedError
 
+    def young_retry_seconds(self, version: object) -> float | None:
+        """For a token that became usable only moments ago: how long to wait before sending it once more
+        (Hostaway may not have activated it everywhere yet); None for an older token (refresh it)."""
+        return None
+
 
 class HostawayTransport:
     def __init__(
@@ -161,6 +169,7 @@ class HostawayTransport:
         started = time.monotonic()
         attempt = 0
         refreshed = False
+        retried_young = False
         token, token_version = tokens.token(account_id) if tokens else (None, None)
         endpoint_name = endpoint.rsplit("/", 1)[-1] if "{" not in endpoint else endpoint
         deadline = started + policy.max_total_seconds
@@ -199,6 +208,12 @@ class HostawayTransport:
                     return self._parse(response, endpoint, account_id)
                 body_text = response.text[:500]
                 if tokens is not None and looks_like_auth_failure(status, body_text):
+                    young_wait = None if retried_young else tokens.young_retry_seconds(token_version)
+                    if young_wait is not None:  # the same token once more, before any refresh
+                        retried_young = True
+                        self._sleep(young_wait)
+                        attempt -= 1
+                        continue
                     if refreshed:
                         raise HostawayAuthError("token refused even after a refresh", endpoint=endpoint,
                                                 account_id=account_id, status=status)
