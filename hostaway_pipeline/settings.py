@@ -2,16 +2,24 @@
 
 Nothing else in the package calls ``os.environ`` for configuration: modules take a ``Settings`` (or
 its parts) so tests and Dagster resources can pass explicit values.
+
+Every ``HOSTAWAY_*`` variable is checked when settings load, so a bad value stops a command at its start
+with one line (a :class:`ConfigurationError`) naming the variable, the value (never a secret or a URL that
+may hold a password) and what is accepted. An empty or blank value means the default, for every variable.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 HOSTAWAY_API_BASE_URL_DEFAULT = "https://api.hostaway.com/v1"
+RECONCILE_CRON_DEFAULT = "0 2 * * *"
 
 # The shared rate limiter's protections (see hostaway/rate_limiter.py):
 # - the guard is an absolute time added to every bucket's window before it is divided into even slots, so a
@@ -25,6 +33,20 @@ RATE_LIMIT_GUARD_SECONDS_DEFAULT = 0.1
 RATE_LIMIT_GUARD_SECONDS_MAX = 5.0
 RATE_LIMIT_MAX_PAUSE_SECONDS_DEFAULT = 120.0
 RATE_LIMIT_SCHEDULE_CEILING_SECONDS = 600.0
+# Bounds of a configured rate and margin. The widest slot spacing they allow, one call per longest period
+# stretched by the largest margin plus the largest guard, stays within the ceiling: a booking one slot
+# ahead is never mistaken for a leftover.
+RATE_LIMIT_CALLS_MAX = 10_000
+RATE_LIMIT_PERIOD_SECONDS_MIN = 0.001
+RATE_LIMIT_PERIOD_SECONDS_MAX = 300.0
+RATE_LIMIT_MARGIN_DEFAULT = 0.03
+RATE_LIMIT_MARGIN_MAX = 0.5
+assert (RATE_LIMIT_PERIOD_SECONDS_MAX * (1 + RATE_LIMIT_MARGIN_MAX) + RATE_LIMIT_GUARD_SECONDS_MAX
+        <= RATE_LIMIT_SCHEDULE_CEILING_SECONDS)
+
+# Dagster refuses more slots per pool (its DAGSTER_MAX_GLOBAL_OP_CONCURRENCY_LIMIT default).
+API_POOL_LIMIT_DEFAULT = 4
+API_POOL_LIMIT_MAX = 1000
 
 # Card data is never stored, whatever the configuration says.
 ALWAYS_REDACTED_FIELDS: frozenset[str] = frozenset(
@@ -32,7 +54,8 @@ ALWAYS_REDACTED_FIELDS: frozenset[str] = frozenset(
 )
 # Credentials and access links seen in real payloads (field_shapes.json): door and Wi-Fi codes, and the
 # guest-portal hash and URLs that open a reservation's portal without any other login. Configurable
-# (HOSTAWAY_REDACT_FIELDS replaces this list); names match case-insensitively.
+# (HOSTAWAY_REDACT_FIELDS replaces this list, HOSTAWAY_REDACT_FIELDS_EXTRA adds to it); names match
+# case-insensitively.
 DEFAULT_EXTRA_REDACTED_FIELDS: tuple[str, ...] = (
     "doorCode",
     "doorCodeInstruction",
@@ -42,6 +65,9 @@ DEFAULT_EXTRA_REDACTED_FIELDS: tuple[str, ...] = (
     "guestPortalUrl",
     "guestPortalRevampUrl",
 )
+
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")  # ASCII only: no signs, exponents, '_', nan or inf
+_EGRESS_ID = re.compile(r"[!-~]{1,100}")  # printable ASCII, no spaces
 
 
 class ConfigurationError(ValueError):
@@ -57,43 +83,182 @@ class RateLimit:
 
     @classmethod
     def parse(cls, text: str, variable: str) -> RateLimit:
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", text)
-        if not match or int(match.group(1)) <= 0 or float(match.group(2)) <= 0:
-            raise ConfigurationError(f"{variable}={text!r} is not a rate such as '15/10s' (calls/period)")
-        unit = {"ms": 0.001, "s": 1.0, "m": 60.0}[match.group(3) or "s"]
-        return cls(calls=int(match.group(1)), period_seconds=float(match.group(2)) * unit)
+        match = re.fullmatch(r"\s*([0-9]+)\s*/\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m)?\s*", text)
+        if not match:
+            raise ConfigurationError(
+                f"{variable}={text!r} is not a rate such as '15/10s' (calls/period, the period in ms, s or m)"
+            )
+        calls = int(match.group(1))
+        period = float(match.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[match.group(3) or "s"]
+        if not (1 <= calls <= RATE_LIMIT_CALLS_MAX
+                and RATE_LIMIT_PERIOD_SECONDS_MIN <= period <= RATE_LIMIT_PERIOD_SECONDS_MAX):
+            raise ConfigurationError(
+                f"{variable}={text!r} is out of bounds: 1 to {RATE_LIMIT_CALLS_MAX} calls per period of "
+                f"{RATE_LIMIT_PERIOD_SECONDS_MIN * 1000:g} ms to {RATE_LIMIT_PERIOD_SECONDS_MAX:g} s, e.g. '15/10s'"
+            )
+        return cls(calls=calls, period_seconds=period)
 
     def __str__(self) -> str:
         return f"{self.calls}/{self.period_seconds:g}s"
 
 
-def _env(name: str, environ: dict[str, str]) -> str | None:
+def _env(name: str, environ: Mapping[str, str]) -> str | None:
+    """The variable's value, or None when it is unset, empty or blank: an empty value means the default."""
     value = environ.get(name)
-    return value if value not in (None, "") else None
+    return value if value is not None and value.strip() else None
 
 
-def _positive_int(environ: dict[str, str], name: str, default: int) -> int:
+def _decimal(text: str) -> float | None:
+    text = text.strip()
+    return float(text) if _DECIMAL.fullmatch(text) else None
+
+
+def _whole_number(environ: Mapping[str, str], name: str, default: int, maximum: int, what: str) -> int:
     text = _env(name, environ)
     if text is None:
         return default
-    if not text.strip().isdigit() or int(text) <= 0:
-        raise ConfigurationError(f"{name}={text!r} must be a positive integer")
+    if not re.fullmatch(r"[0-9]+", text.strip()) or not 1 <= int(text) <= maximum:
+        raise ConfigurationError(f"{name}={text!r} must be {what}: a whole number from 1 to {maximum}")
     return int(text)
 
 
-def _seconds(environ: dict[str, str], name: str, default: float, minimum: float, maximum: float,
+def _seconds(environ: Mapping[str, str], name: str, default: float, minimum: float, maximum: float,
              what: str) -> float:
     """A number of seconds in ``[minimum, maximum]``; NaN, infinity and anything unreadable are refused."""
     text = _env(name, environ)
     if text is None:
         return default
-    try:
-        value = float(text.strip().removesuffix("s"))
-    except ValueError:
-        value = float("nan")
-    if not minimum <= value <= maximum:  # False for NaN too
+    value = _decimal(text.strip().removesuffix("s"))
+    if value is None or not minimum <= value <= maximum:
         raise ConfigurationError(f"{name}={text!r} must be {what}: seconds between {minimum:g} and {maximum:g}")
     return value
+
+
+def _margin(environ: Mapping[str, str]) -> float:
+    name = "HOSTAWAY_RATE_LIMIT_MARGIN"
+    text = _env(name, environ)
+    if text is None:
+        return RATE_LIMIT_MARGIN_DEFAULT
+    value = _decimal(text)
+    if value is None or not 0.0 <= value <= RATE_LIMIT_MARGIN_MAX:
+        raise ConfigurationError(
+            f"{name}={text!r} must be a fraction from 0 to {RATE_LIMIT_MARGIN_MAX:g}, "
+            f"e.g. {RATE_LIMIT_MARGIN_DEFAULT:g}"
+        )
+    return value
+
+
+def _is_local_host(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _api_base_url(environ: Mapping[str, str]) -> str:
+    """The API base: https, or http to a local host (the stand-in); no credentials, query or fragment."""
+    name = "HOSTAWAY_API_BASE_URL"
+    text = _env(name, environ)
+    if text is None:
+        return HOSTAWAY_API_BASE_URL_DEFAULT
+    text = text.strip()
+    try:
+        parts = urlsplit(text)
+        host, _ = parts.hostname or "", parts.port  # .port refuses a port that is not 0-65535
+    except ValueError:
+        raise ConfigurationError(f"{name}={text!r} is not a URL such as {HOSTAWAY_API_BASE_URL_DEFAULT}") from None
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError(f"{name} must not carry a user or password (the value is not shown)")
+    if not (text.isascii() and text.isprintable() and " " not in text and host
+            and parts.scheme in ("https", "http") and not parts.query and not parts.fragment):
+        raise ConfigurationError(f"{name}={text!r} is not a URL such as {HOSTAWAY_API_BASE_URL_DEFAULT}")
+    if parts.scheme == "http" and not _is_local_host(host):
+        raise ConfigurationError(
+            f"{name}={text!r} must use https: client secrets and tokens travel to it "
+            "(http only to a local host such as 127.0.0.1 or localhost)"
+        )
+    return text.rstrip("/")
+
+
+def _database_url(environ: Mapping[str, str], name: str) -> str | None:
+    """A PostgreSQL SQLAlchemy URL (``postgres://`` accepted); errors never show it (it may hold a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = _env(name, environ)
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        url = make_url("postgresql://" + text.removeprefix("postgres://") if text.startswith("postgres://") else text)
+        valid = url.get_backend_name() == "postgresql" and (url.port is None or 1 <= url.port <= 65535)
+    except (ArgumentError, ValueError):
+        valid = False
+    if not valid:
+        raise ConfigurationError(
+            f"{name} is not a PostgreSQL URL such as postgresql://user:password@host:5432/database "
+            "(the value is not shown: it may hold a password)"
+        )
+    return text
+
+
+def _secret_key(environ: Mapping[str, str]) -> str | None:
+    text = _env("HOSTAWAY_SECRET_KEY", environ)
+    if text is not None:
+        from hostaway_pipeline.storage.secret_box import SecretBox  # imports this module: not at the top
+
+        SecretBox(text, "HOSTAWAY_SECRET_KEY")  # refuses a malformed key, never showing it
+    return text
+
+
+def _field_names(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    text = _env(name, environ) or ""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _redacted_fields(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """HOSTAWAY_REDACT_FIELDS (or the default list, when it is unset or empty) plus HOSTAWAY_REDACT_FIELDS_EXTRA.
+
+    An empty or separators-only value is the default, never "redact nothing": door codes and Wi-Fi passwords
+    are not stored because a variable was left blank.
+    """
+    names = _field_names(environ, "HOSTAWAY_REDACT_FIELDS") or DEFAULT_EXTRA_REDACTED_FIELDS
+    extra = _field_names(environ, "HOSTAWAY_REDACT_FIELDS_EXTRA")
+    return tuple(dict.fromkeys((*names, *extra)))
+
+
+def _reconcile_cron(environ: Mapping[str, str]) -> str:
+    name = "HOSTAWAY_RECONCILE_CRON"
+    text = _env(name, environ)
+    if text is None:
+        return RECONCILE_CRON_DEFAULT
+    text = text.strip()
+    if text.isascii() and text.isprintable():
+        import dagster as dg  # imported only when the default is overridden: the check is Dagster's own
+
+        try:
+            dg.ScheduleDefinition(name="cron_check", job_name="cron_check", cron_schedule=text,
+                                  execution_timezone="UTC")
+            return text
+        except dg.DagsterInvalidDefinitionError:
+            pass
+    raise ConfigurationError(
+        f"{name}={text!r} is not a cron schedule: five fields (minute hour day-of-month month day-of-week), "
+        f"e.g. {RECONCILE_CRON_DEFAULT!r} for 02:00 UTC daily"
+    )
+
+
+def _egress_id(environ: Mapping[str, str]) -> str:
+    name = "HOSTAWAY_EGRESS_ID"
+    text = _env(name, environ)
+    if text is None:
+        return "default"
+    if not _EGRESS_ID.fullmatch(text.strip()):
+        raise ConfigurationError(f"{name}={text!r} must be 1 to 100 printable ASCII characters without spaces")
+    return text.strip()
 
 
 @dataclass(frozen=True)
@@ -132,37 +297,22 @@ class Settings:
         return self.home / "dagster"
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+def _rate(environ: Mapping[str, str], name: str, default: str) -> RateLimit:
+    return RateLimit.parse(_env(name, environ) or default, name)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every ``HOSTAWAY_*`` variable (see the README's table)."""
     env = dict(os.environ if environ is None else environ)
-    margin_text = _env("HOSTAWAY_RATE_LIMIT_MARGIN", env) or "0.03"
-    try:
-        margin = float(margin_text)
-    except ValueError:
-        margin = -1.0
-    if not 0.0 <= margin < 1.0:
-        raise ConfigurationError(
-            f"HOSTAWAY_RATE_LIMIT_MARGIN={margin_text!r} must be a fraction in [0, 1), e.g. 0.03"
-        )
-    redact_text = env.get("HOSTAWAY_REDACT_FIELDS")
-    extra_redacted = (
-        DEFAULT_EXTRA_REDACTED_FIELDS
-        if redact_text is None
-        else tuple(name.strip() for name in redact_text.split(",") if name.strip())
-    )
     return Settings(
         home=Path(_env("HOSTAWAY_PIPELINE_HOME", env) or ".hostaway_pipeline").resolve(),
-        database_url=_env("HOSTAWAY_DATABASE_URL", env),
-        dagster_database_url=_env("HOSTAWAY_DAGSTER_DATABASE_URL", env),
-        secret_key=_env("HOSTAWAY_SECRET_KEY", env),
-        api_base_url=(_env("HOSTAWAY_API_BASE_URL", env) or HOSTAWAY_API_BASE_URL_DEFAULT).rstrip("/"),
-        rate_limit_per_ip=RateLimit.parse(
-            _env("HOSTAWAY_RATE_LIMIT_PER_IP", env) or "15/10s", "HOSTAWAY_RATE_LIMIT_PER_IP"
-        ),
-        rate_limit_per_account=RateLimit.parse(
-            _env("HOSTAWAY_RATE_LIMIT_PER_ACCOUNT", env) or "20/10s", "HOSTAWAY_RATE_LIMIT_PER_ACCOUNT"
-        ),
-        rate_limit_margin=margin,
+        database_url=_database_url(env, "HOSTAWAY_DATABASE_URL"),
+        dagster_database_url=_database_url(env, "HOSTAWAY_DAGSTER_DATABASE_URL"),
+        secret_key=_secret_key(env),
+        api_base_url=_api_base_url(env),
+        rate_limit_per_ip=_rate(env, "HOSTAWAY_RATE_LIMIT_PER_IP", "15/10s"),
+        rate_limit_per_account=_rate(env, "HOSTAWAY_RATE_LIMIT_PER_ACCOUNT", "20/10s"),
+        rate_limit_margin=_margin(env),
         rate_limit_guard_seconds=_seconds(
             env, "HOSTAWAY_RATE_LIMIT_GUARD", RATE_LIMIT_GUARD_SECONDS_DEFAULT, 0.0, RATE_LIMIT_GUARD_SECONDS_MAX,
             "the absolute guard time added to each rate-limit window against network jitter",
@@ -171,10 +321,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             env, "HOSTAWAY_RATE_LIMIT_MAX_PAUSE", RATE_LIMIT_MAX_PAUSE_SECONDS_DEFAULT, 1.0,
             RATE_LIMIT_SCHEDULE_CEILING_SECONDS, "the longest pause a 429 may set (Retry-After is capped at it)",
         ),
-        egress_id=_env("HOSTAWAY_EGRESS_ID", env) or "default",
-        extra_redacted_fields=extra_redacted,
-        reconcile_cron=_env("HOSTAWAY_RECONCILE_CRON", env) or "0 2 * * *",
-        api_pool_limit=_positive_int(env, "HOSTAWAY_API_POOL_LIMIT", 4),
+        egress_id=_egress_id(env),
+        extra_redacted_fields=_redacted_fields(env),
+        reconcile_cron=_reconcile_cron(env),
+        api_pool_limit=_whole_number(env, "HOSTAWAY_API_POOL_LIMIT", API_POOL_LIMIT_DEFAULT, API_POOL_LIMIT_MAX,
+                                     "the number of slots of the Dagster pool hostaway_api"),
         webhook_login=_env("HOSTAWAY_WEBHOOK_LOGIN", env),
         webhook_password=_env("HOSTAWAY_WEBHOOK_PASSWORD", env),
     )

@@ -1,18 +1,23 @@
-"""Settings and the prepared environment never show secrets when printed or logged; the limiter's settings
-have documented defaults and refuse nonsense."""
+"""Settings and the prepared environment never show secrets when printed or logged; every variable is checked
+when settings load (one line naming it), and an empty value means its default."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
+from hostaway_pipeline import settings as settings_module
 from hostaway_pipeline.environment import PreparedEnvironment
 from hostaway_pipeline.settings import (
+    ALWAYS_REDACTED_FIELDS,
+    DEFAULT_EXTRA_REDACTED_FIELDS,
     RATE_LIMIT_GUARD_SECONDS_DEFAULT,
     RATE_LIMIT_MAX_PAUSE_SECONDS_DEFAULT,
     ConfigurationError,
+    RateLimit,
     load_settings,
 )
 
@@ -58,3 +63,94 @@ def test_nonsense_limiter_settings_are_refused_naming_the_variable(variable, val
     with pytest.raises(ConfigurationError) as raised:
         load_settings({variable: value})
     assert variable in str(raised.value) and repr(value) in str(raised.value)
+
+
+# --- every HOSTAWAY_* variable is checked when settings load ------------------------------------------------
+
+SETTINGS_SOURCE = Path(settings_module.__file__).read_text()
+# Every variable settings.py reads, found in its source: one added later is covered without editing this list.
+VARIABLES = sorted(set(re.findall(r'"(HOSTAWAY_[A-Z_]+)"', SETTINGS_SOURCE)))
+
+
+def test_the_variables_found_in_settings_are_the_documented_ones():
+    assert {"HOSTAWAY_API_POOL_LIMIT", "HOSTAWAY_RECONCILE_CRON", "HOSTAWAY_REDACT_FIELDS",
+            "HOSTAWAY_REDACT_FIELDS_EXTRA", "HOSTAWAY_API_BASE_URL", "HOSTAWAY_PIPELINE_HOME"} <= set(VARIABLES)
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("HOSTAWAY_API_POOL_LIMIT", "²"),  # isdigit() but not int(): was a traceback
+    ("HOSTAWAY_API_POOL_LIMIT", "١٢"),  # int() reads Arabic-Indic digits; refused all the same
+    ("HOSTAWAY_API_POOL_LIMIT", "1001"),  # Dagster refuses more than 1000 slots: was a traceback
+    ("HOSTAWAY_API_POOL_LIMIT", "0"), ("HOSTAWAY_API_POOL_LIMIT", "-1"), ("HOSTAWAY_API_POOL_LIMIT", "4.0"),
+    ("HOSTAWAY_RECONCILE_CRON", "every day"),  # passed settings, then broke the definitions: was a traceback
+    ("HOSTAWAY_RECONCILE_CRON", "0 2 * * * *"), ("HOSTAWAY_RECONCILE_CRON", "61 2 * * *"),
+    ("HOSTAWAY_RECONCILE_CRON", "０ 2 * * *"),  # a full-width digit Dagster's own check lets through
+    ("HOSTAWAY_RATE_LIMIT_PER_IP", "0/10s"), ("HOSTAWAY_RATE_LIMIT_PER_IP", "15/0s"),
+    ("HOSTAWAY_RATE_LIMIT_PER_IP", "15/10h"), ("HOSTAWAY_RATE_LIMIT_PER_IP", "15/1000s"),
+    ("HOSTAWAY_RATE_LIMIT_PER_IP", "100000/10s"), ("HOSTAWAY_RATE_LIMIT_PER_IP", "١٥/10s"),
+    ("HOSTAWAY_RATE_LIMIT_PER_ACCOUNT", "20 per 10s"), ("HOSTAWAY_RATE_LIMIT_PER_ACCOUNT", "20/0.0001s"),
+    ("HOSTAWAY_RATE_LIMIT_MARGIN", "0.6"), ("HOSTAWAY_RATE_LIMIT_MARGIN", "-0.01"),
+    ("HOSTAWAY_RATE_LIMIT_MARGIN", "0.0_3"), ("HOSTAWAY_RATE_LIMIT_MARGIN", "inf"),
+    ("HOSTAWAY_RATE_LIMIT_GUARD", "0.1_0"),
+    ("HOSTAWAY_API_BASE_URL", "http://api.hostaway.com/v1"),  # a client secret would travel in clear
+    ("HOSTAWAY_API_BASE_URL", "http://10.0.0.5:8089/v1"), ("HOSTAWAY_API_BASE_URL", "api.hostaway.com/v1"),
+    ("HOSTAWAY_API_BASE_URL", "ftp://api.hostaway.com/v1"), ("HOSTAWAY_API_BASE_URL", "https://api.hostaway.com:99999"),
+    ("HOSTAWAY_API_BASE_URL", "https://api.hostaway.com/v1?x=1"),
+    ("HOSTAWAY_EGRESS_ID", "office ip"), ("HOSTAWAY_EGRESS_ID", "x" * 101),
+])
+def test_a_bad_value_is_one_line_naming_the_variable_and_the_value(variable, value):
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({variable: value})
+    message = str(raised.value)
+    assert variable in message and repr(value) in message and "\n" not in message
+
+
+@pytest.mark.parametrize(("variable", "value", "secret"), [
+    ("HOSTAWAY_DATABASE_URL", f"mysql://warehouse:{PASSWORD}@db.example/hostaway", PASSWORD),
+    ("HOSTAWAY_DATABASE_URL", f"postgresql://warehouse:{PASSWORD}@db.example:port/hostaway", PASSWORD),
+    ("HOSTAWAY_DAGSTER_DATABASE_URL", f"not a url {DAGSTER_PASSWORD}", DAGSTER_PASSWORD),
+    ("HOSTAWAY_SECRET_KEY", "not-a-Fernet-key-7c1e", "not-a-Fernet-key-7c1e"),
+    ("HOSTAWAY_API_BASE_URL", f"https://user:{PASSWORD}@api.hostaway.com/v1", PASSWORD),
+])
+def test_a_bad_value_that_may_hold_a_secret_is_named_but_not_shown(variable, value, secret):
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({variable: value})
+    assert variable in str(raised.value) and secret not in str(raised.value)
+
+
+@pytest.mark.parametrize(("variable", "value", "attribute", "expected"), [
+    ("HOSTAWAY_API_POOL_LIMIT", "1000", "api_pool_limit", 1000),
+    ("HOSTAWAY_API_POOL_LIMIT", " 8 ", "api_pool_limit", 8),
+    ("HOSTAWAY_RECONCILE_CRON", "30 3 * * 1-5", "reconcile_cron", "30 3 * * 1-5"),
+    ("HOSTAWAY_RATE_LIMIT_MARGIN", "0.5", "rate_limit_margin", 0.5),
+    ("HOSTAWAY_RATE_LIMIT_PER_ACCOUNT", "1/5m", "rate_limit_per_account", RateLimit(1, 300.0)),
+    ("HOSTAWAY_API_BASE_URL", "http://127.0.0.1:8089/v1/", "api_base_url", "http://127.0.0.1:8089/v1"),
+    ("HOSTAWAY_API_BASE_URL", "http://localhost:8089/v1", "api_base_url", "http://localhost:8089/v1"),
+    ("HOSTAWAY_API_BASE_URL", "http://[::1]:8089/v1", "api_base_url", "http://[::1]:8089/v1"),
+    ("HOSTAWAY_API_BASE_URL", "https://hostaway.example:8443/v1", "api_base_url", "https://hostaway.example:8443/v1"),
+    ("HOSTAWAY_DATABASE_URL", "postgres://u:p@db.example/h", "database_url", "postgres://u:p@db.example/h"),
+    ("HOSTAWAY_EGRESS_ID", "eu-west-1/203.0.113.7", "egress_id", "eu-west-1/203.0.113.7"),
+])
+def test_sound_values_at_the_bounds_are_accepted(variable, value, attribute, expected):
+    assert getattr(load_settings({variable: value}), attribute) == expected
+
+
+@pytest.mark.parametrize("variable", VARIABLES)
+@pytest.mark.parametrize("empty", ["", "   "])
+def test_an_empty_value_means_the_default_for_every_variable(variable, empty):
+    assert load_settings({variable: empty}) == load_settings({})
+
+
+def test_an_empty_redaction_list_keeps_the_default_redaction():
+    for empty in ("", " ", ",", " , "):  # was: redaction of door codes and Wi-Fi passwords silently off
+        settings = load_settings({"HOSTAWAY_REDACT_FIELDS": empty})
+        assert settings.redacted_fields == ALWAYS_REDACTED_FIELDS | set(DEFAULT_EXTRA_REDACTED_FIELDS)
+
+
+def test_redact_fields_extra_adds_to_the_list_and_redact_fields_replaces_it():
+    extra = load_settings({"HOSTAWAY_REDACT_FIELDS_EXTRA": "lockboxPin, alarmCode"}).redacted_fields
+    assert extra == ALWAYS_REDACTED_FIELDS | set(DEFAULT_EXTRA_REDACTED_FIELDS) | {"lockboxPin", "alarmCode"}
+    replaced = load_settings({"HOSTAWAY_REDACT_FIELDS": "wifiPassword"}).redacted_fields
+    assert replaced == ALWAYS_REDACTED_FIELDS | {"wifiPassword"}
+    both = load_settings({"HOSTAWAY_REDACT_FIELDS": "wifiPassword", "HOSTAWAY_REDACT_FIELDS_EXTRA": "lockboxPin"})
+    assert both.redacted_fields == ALWAYS_REDACTED_FIELDS | {"wifiPassword", "lockboxPin"}
