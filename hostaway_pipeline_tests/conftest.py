@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import Engine, make_url
 
+from hostaway_pipeline.settings import pipeline_home
 from hostaway_pipeline.storage import tables
 from hostaway_pipeline.storage.embedded_postgres import create_database_if_missing, ensure_embedded_postgres
 from hostaway_pipeline.storage.engine import forget_engines, get_engine, normalize_url
@@ -28,8 +29,7 @@ def _server_url() -> str:
     configured = os.environ.get("HOSTAWAY_TEST_DATABASE_URL")
     if configured:
         return normalize_url(configured)
-    home = Path(os.environ.get("HOSTAWAY_PIPELINE_HOME") or REPOSITORY_ROOT / ".hostaway_pipeline")
-    return ensure_embedded_postgres(home.resolve())
+    return ensure_embedded_postgres(pipeline_home())  # HOSTAWAY_PIPELINE_HOME or the default, as the CLI
 
 
 def _drop_database(admin_url: str, name: str) -> None:

