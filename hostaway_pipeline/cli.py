@@ -1,16 +1,23 @@
 """The ``hostaway-pipeline`` command: database, accounts, the local Hostaway stand-in, the demo.
 
-Each sub-command is a thin shell over plain modules; errors a user can fix print one line and exit
-non-zero. Secrets are never taken from argv: ``accounts add`` reads ``HOSTAWAY_CLIENT_SECRET`` or a
-no-echo prompt, ``secrets rotate-key`` reads ``HOSTAWAY_NEW_SECRET_KEY`` or a no-echo prompt (typed twice).
+Each sub-command is a thin shell over plain modules. Every ``HOSTAWAY_*`` variable is checked before a
+command starts, and every failure ends with one line on stderr naming its cause (``hostaway-pipeline:
+error: ...``) and a non-zero exit: bad input, a bad setting, an unreachable database, a port in use or
+Ctrl-C/Ctrl-D never print a traceback; only a bug does, above that line. A failed ``sync`` keeps its
+traceback in the run's event log (the Dagster UI), not on the terminal.
+
+Secrets are never taken from argv: ``accounts add`` reads ``HOSTAWAY_CLIENT_SECRET`` or a no-echo prompt,
+``secrets rotate-key`` reads ``HOSTAWAY_NEW_SECRET_KEY`` or a no-echo prompt (typed twice).
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import math
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -42,14 +49,24 @@ def _dagster_instance():
     return instance
 
 
+def _abandoned_prompt(message: str) -> CommandError:
+    """The error for Ctrl-D/Ctrl-C at a no-echo prompt, which echo no newline: the error gets a line of its own."""
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    return CommandError(message)
+
+
 def _read_client_secret() -> str:
-    secret = os.environ.get("HOSTAWAY_CLIENT_SECRET")
+    secret = os.environ.get("HOSTAWAY_CLIENT_SECRET") or None  # empty means unset, as for every variable
     if secret is None:
         if not sys.stdin.isatty():
             raise CommandError(
                 "set HOSTAWAY_CLIENT_SECRET or run in a terminal to be prompted (never pass it as an argument)"
             )
-        secret = getpass.getpass("Hostaway client secret (API key): ")
+        try:
+            secret = getpass.getpass("Hostaway client secret (API key): ")
+        except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the prompt
+            raise _abandoned_prompt("no client secret was typed; nothing changed") from None
     if not secret.strip():
         raise AccountError("the client secret is empty")
     return secret
@@ -58,24 +75,25 @@ def _read_client_secret() -> str:
 # --- db -------------------------------------------------------------------------------------------
 
 
-def cmd_db_upgrade(args: argparse.Namespace) -> None:
+def _migrate(args: argparse.Namespace, action: str) -> None:
     from hostaway_pipeline.environment import prepare_environment
+    from hostaway_pipeline.storage import migrate
     from hostaway_pipeline.storage.engine import get_engine
-    from hostaway_pipeline.storage.migrate import current_revision, upgrade
 
     engine = get_engine(prepare_environment().database_url, migrate=False)
-    upgrade(engine, args.revision)
-    print(f"schema hostaway at revision {current_revision(engine)}")
+    try:
+        (migrate.upgrade if action == "upgrade" else migrate.downgrade)(engine, args.revision)
+    except migrate.MigrationError as error:
+        raise CommandError(str(error)) from None
+    print(f"schema hostaway at revision {migrate.current_revision(engine)}")
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    _migrate(args, "upgrade")
 
 
 def cmd_db_downgrade(args: argparse.Namespace) -> None:
-    from hostaway_pipeline.environment import prepare_environment
-    from hostaway_pipeline.storage.engine import get_engine
-    from hostaway_pipeline.storage.migrate import current_revision, downgrade
-
-    engine = get_engine(prepare_environment().database_url, migrate=False)
-    downgrade(engine, args.revision)
-    print(f"schema hostaway at revision {current_revision(engine)}")
+    _migrate(args, "downgrade")
 
 
 def cmd_db_url(args: argparse.Namespace) -> None:
@@ -92,7 +110,8 @@ def cmd_db_stop(args: argparse.Namespace) -> None:
     settings = load_settings()
     if not settings.uses_embedded_postgres:
         raise CommandError("HOSTAWAY_DATABASE_URL is set: there is no embedded Postgres to stop")
-    print("embedded Postgres stopped" if stop_embedded_postgres(settings.home) else "embedded Postgres was not running")
+    stopped = stop_embedded_postgres(settings.home)
+    print(f"embedded Postgres in {settings.home} {'stopped' if stopped else 'was not running'}")
 
 
 # --- accounts -------------------------------------------------------------------------------------
@@ -167,7 +186,7 @@ def _read_new_secret_key(generated_in_home: bool) -> str | None:
         first = getpass.getpass("New secret key (Fernet; keep it in your secret store): ")
         second = getpass.getpass("The same key again: ")
     except (EOFError, KeyboardInterrupt):
-        raise CommandError("no new key was typed; nothing changed") from None
+        raise _abandoned_prompt("no new key was typed; nothing changed") from None
     if first.strip() != second.strip():
         raise CommandError("the two keys typed differ; nothing changed")
     return first.strip()
@@ -224,8 +243,10 @@ def cmd_sync(args: argparse.Namespace) -> None:
     account = registry.get(account_id)
     if not account.enabled:
         raise CommandError(f"account {account_id} is disabled (hostaway-pipeline accounts enable {account_id})")
+    # The console logger would print each failed step's Dagster traceback (about 220 lines); the run's event
+    # log keeps it (the Dagster UI), and the last line below names the cause.
     result = run_account_sync(_dagster_instance(), account_id, asset_names, args.full_refresh_messages,
-                              allow_mass_delete=args.allow_mass_delete)
+                              allow_mass_delete=args.allow_mass_delete, log_level="CRITICAL")
     for name, metadata in materialization_metadata(result).items():
         print(f"{name:14} calls={metadata.get('api_calls', 0):<5} inserted={metadata.get('rows_inserted', 0):<6} "
               f"updated={metadata.get('rows_updated', 0):<6} unchanged={metadata.get('rows_unchanged', 0):<6} "
@@ -276,12 +297,32 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_simulator_serve(args: argparse.Namespace) -> None:
     from hostaway_pipeline.simulator import cli as simulator_cli
 
-    status = simulator_cli.run(args)
+    try:
+        status = simulator_cli.run(args)
+    except (OSError, OverflowError) as error:  # a port in use or out of range, an unknown host
+        cause = getattr(error, "strerror", None) or str(error)
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: {cause}") from None
     if status:
         raise SystemExit(status)
 
 
 # --- parser ---------------------------------------------------------------------------------------
+
+
+def _bounded(kind: Callable[[str], float], low: float, high: float, what: str) -> Callable[[str], float]:
+    """An argparse type: a finite ``kind`` number in ``[low, high]``, else a one-line usage error."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:  # False for NaN too
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+    return parse
+
+
+_port = _bounded(int, 1, 65535, "a TCP port (1-65535)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,18 +371,21 @@ def build_parser() -> argparse.ArgumentParser:
     add(commands, "status", cmd_status, "per account: last sync per asset, live row counts, failing checks")
     dev = add(commands, "dev", cmd_dev, "start the Dagster UI and daemon (dagster dev) on this instance")
     dev.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
-    dev.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
+    dev.add_argument("--port", type=_port, default=3000, help="UI port (default 3000)")
     demo = add(commands, "demo", cmd_demo,
                "end to end: a local Hostaway stand-in, accounts registered, real Dagster runs, tables filled")
-    demo.add_argument("--accounts", type=int, default=2, help="how many stand-in accounts (default 2)")
-    demo.add_argument("--size", type=int, default=150, help="reservations per account (default 150)")
-    demo.add_argument("--time-scale", type=float, default=10.0,
+    demo.add_argument("--accounts", type=_bounded(int, 1, 100, "a number of accounts from 1 to 100"), default=2,
+                      help="how many stand-in accounts (default 2)")
+    demo.add_argument("--size", type=_bounded(int, 0, 100_000, "a number of reservations from 0 to 100000"),
+                      default=150, help="reservations per account (default 150)")
+    demo.add_argument("--time-scale", type=_bounded(float, 0.1, 1000, "a speed from 0.1 to 1000"), default=10.0,
                       help="stand-in speed: 10 means Hostaway's 10 s rate windows last 1 s (default 10)")
 
     simulator = commands.add_parser("simulator", help="the local Hostaway API stand-in").add_subparsers(
         dest="simulator_command", required=True
     )
     serve = add(simulator, "serve", cmd_simulator_serve, "serve the Hostaway API stand-in")
+    serve.set_defaults(reads_settings=False)  # the stand-in uses no HOSTAWAY_* variable
     from hostaway_pipeline.simulator import cli as simulator_cli
 
     simulator_cli.add_arguments(serve)
@@ -351,16 +395,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str, status: int) -> int:
+    """Print the failure as the one last line on stderr; returns the exit status."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"hostaway-pipeline: error: {line or 'failed'}", file=sys.stderr)
+    return status
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0].strip() if lines else type(error).__name__
+
+
+def _unexpected(error: Exception) -> str:
+    """One line for a failure no command anticipated; only a bug also gets its traceback (above it)."""
+    import sqlalchemy as sa
+
+    if isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError):  # the database is unreachable
+        return f"database error: {_first_line(getattr(error, 'orig', None) or error)}"
+    if isinstance(error, OSError):
+        where = f" ({error.filename})" if error.filename else ""
+        return f"{error.strerror or _first_line(error)}{where}"
+    traceback.print_exc()
+    return f"unexpected {type(error).__name__}: {_first_line(error)} (a bug: please report it with the traceback above)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Partitioned asset checks are a Dagster preview feature we rely on knowingly; say it once in the
     # docs, not on every command.
     warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "reads_settings", True):
+            load_settings()  # every HOSTAWAY_* variable is checked before anything starts
         args.handler(args)
     except (AccountError, ConfigurationError, CommandError) as error:
-        print(f"hostaway-pipeline: error: {error}", file=sys.stderr)
-        return 2
+        return _fail(str(error), 2)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as error:  # every failure ends with one line naming its cause
+        return _fail(_unexpected(error), 1)
     return 0
 
 

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hostaway_pipeline.settings import Settings, load_settings
+from hostaway_pipeline.settings import ConfigurationError, Settings, load_settings
 from hostaway_pipeline.storage.engine import normalize_url, resolve_database_url
 
 INSTANCE_TEMPLATE = Path(__file__).with_name("dagster_instance.yaml")
@@ -28,18 +28,30 @@ class PreparedEnvironment:
 
 def prepare_environment(settings: Settings | None = None) -> PreparedEnvironment:
     settings = settings or load_settings()
+    configured_dagster_home = _configured_dagster_home()  # checked before anything starts
     database_url = resolve_database_url(settings)
     os.environ["HOSTAWAY_PIPELINE_HOME"] = str(settings.home)
     # dagster-postgres hands the URL to SQLAlchemy, whose bare postgresql:// means psycopg 3 since 2.1:
     # pin the one driver we ship.
-    os.environ["HOSTAWAY_DAGSTER_DATABASE_URL"] = normalize_url(
-        os.environ.get("HOSTAWAY_DAGSTER_DATABASE_URL") or database_url
-    )
-    dagster_home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
-    if "DAGSTER_HOME" not in os.environ:
+    os.environ["HOSTAWAY_DAGSTER_DATABASE_URL"] = normalize_url(settings.dagster_database_url or database_url)
+    dagster_home = configured_dagster_home or settings.dagster_home
+    if configured_dagster_home is None:
         write_instance_config(dagster_home)
-        os.environ["DAGSTER_HOME"] = str(dagster_home)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
     return PreparedEnvironment(load_settings(), database_url, dagster_home)
+
+
+def _configured_dagster_home() -> Path | None:
+    """``DAGSTER_HOME`` when set (empty means unset, as for every variable): an existing absolute directory."""
+    configured = (os.environ.get("DAGSTER_HOME") or "").strip()
+    if not configured:
+        return None
+    if not Path(configured).is_absolute() or not Path(configured).is_dir():
+        raise ConfigurationError(
+            f"DAGSTER_HOME={configured!r} must be the absolute path of an existing directory holding "
+            "dagster.yaml (or unset, for <home>/dagster)"
+        )
+    return Path(configured)
 
 
 def write_instance_config(dagster_home: Path) -> None:

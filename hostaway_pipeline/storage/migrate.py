@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from hostaway_pipeline.storage.tables import SCHEMA
@@ -21,6 +22,10 @@ from hostaway_pipeline.storage.tables import SCHEMA
 MIGRATIONS_DIRECTORY = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
 _ADVISORY_LOCK_KEY = "hostaway_pipeline.migrations"
+
+
+class MigrationError(ValueError):
+    """A revision Alembic cannot go to (unknown, or on the wrong side of the current one); nothing changed."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -35,6 +40,12 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
+
+
+def known_revisions() -> list[str]:
+    """Every revision id, oldest first."""
+    scripts = ScriptDirectory.from_config(alembic_config()).walk_revisions()  # newest first
+    return [script.revision for script in reversed(list(scripts))]
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -53,10 +64,16 @@ def _run_locked(engine: Engine, action: str, revision: str) -> None:
             connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
             connection.commit()
             config = alembic_config(connection)
-            if action == "upgrade":
-                command.upgrade(config, revision)
-            else:
-                command.downgrade(config, revision)
+            try:
+                if action == "upgrade":
+                    command.upgrade(config, revision)
+                else:
+                    command.downgrade(config, revision)
+            except CommandError as error:
+                connection.rollback()
+                known = known_revisions()
+                raise MigrationError(f"cannot {action} schema {SCHEMA} to {revision!r}: {error} "
+                                     f"(revisions {known[0]} to {known[-1]}, head, base)") from None
             connection.commit()
         finally:
             connection.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:key))"), {"key": _ADVISORY_LOCK_KEY})
