@@ -15,6 +15,8 @@ from hostaway_pipeline.defs.jobs import reconcile_account_job
 from hostaway_pipeline.defs.resources import HostawayApiResource, HostawayRateLimiterResource, WarehouseResource
 from hostaway_pipeline.defs.schedules import daily_reconciliation_schedule
 from hostaway_pipeline.defs.sensors import account_partitions_sensor
+from hostaway_pipeline.defs.webhook_jobs import apply_webhook_events_job
+from hostaway_pipeline.defs.webhook_sensor import webhook_events_sensor
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
@@ -30,8 +32,8 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 defs = dg.Definitions(
     assets=HOSTAWAY_ASSETS,
     asset_checks=[*HOSTAWAY_CHECKS, *ACCOUNT_FRESHNESS_CHECKS],
-    jobs=[reconcile_account_job, account_freshness_job],
+    jobs=[reconcile_account_job, account_freshness_job, apply_webhook_events_job],
     schedules=[daily_reconciliation_schedule, account_freshness_schedule],
-    sensors=[account_partitions_sensor],
+    sensors=[account_partitions_sensor, webhook_events_sensor],
     resources=build_resources(),
 )

@@ -1,0 +1,84 @@
+"""Sensor ``hostaway_webhook_events``: one apply run per tick for the next id range of pending events.
+
+The cursor is the next event id not yet requested: a tick asks for at most ``max_events_per_run`` pending
+events from there (one indexed query, far under Dagster's 60 s tick limit), and puts the range in the
+run key and the run config, so a re-execution applies only what is still pending. Ids are not commit
+order, so an event can commit below the cursor; and a failed event stays ``pending`` to be retried. When
+nothing new is pending and no apply run is queued or running, a sweep requests the pending events below
+the cursor that were received over ``sweep_after_seconds`` ago.
+
+Why not starved: apply runs carry ``dagster/priority`` 10 (reconciliation -1, backfills and the UI 0), so
+the queue starts them first; they have no partition tag (the one-run-per-account limit does not hold
+them behind a reconciliation) and no ``hostaway_api`` pool (they make no API call, so never wait for a slot).
+"""
+
+# No ``from __future__ import annotations``: Dagster reads the config and resource annotations as types.
+
+import json
+from dataclasses import asdict, dataclass
+
+import dagster as dg
+
+from hostaway_pipeline.defs.resources import WarehouseResource
+from hostaway_pipeline.defs.webhook_jobs import APPLY_JOB_NAME, apply_run_config, apply_webhook_events_job
+from hostaway_pipeline.webhooks.apply import pending_range
+
+DEFAULT_INTERVAL_SECONDS = 15
+MAX_EVENTS_PER_RUN = 1000
+SWEEP_AFTER_SECONDS = 60.0
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED]
+
+
+@dataclass(frozen=True)
+class WebhookCursor:
+    next_event_id: int = 1
+    sweeps: int = 0
+
+    @classmethod
+    def parse(cls, cursor: str | None) -> "WebhookCursor":
+        return cls(**json.loads(cursor)) if cursor else cls()
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def _apply_run_in_flight(instance: dg.DagsterInstance) -> bool:
+    return bool(instance.get_run_ids(dg.RunsFilter(job_name=APPLY_JOB_NAME, statuses=IN_FLIGHT), limit=1))
+
+
+def build_webhook_events_sensor(minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
+                                max_events_per_run: int = MAX_EVENTS_PER_RUN,
+                                sweep_after_seconds: float = SWEEP_AFTER_SECONDS) -> dg.SensorDefinition:
+    @dg.sensor(name="hostaway_webhook_events", job=apply_webhook_events_job,
+               minimum_interval_seconds=minimum_interval_seconds, default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Starts one apply run per tick for the next id range of pending webhook events, and "
+                           "sweeps up events committed late or left to retry.")
+    def webhook_events_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+        cursor = WebhookCursor.parse(context.cursor)
+        found = pending_range(warehouse.engine, cursor.next_event_id, max_events_per_run)
+        if found is not None:
+            first, last, count = found
+            run_key = f"webhook-events-{first}-{last}"
+            next_cursor = WebhookCursor(last + 1, cursor.sweeps)
+        else:
+            if _apply_run_in_flight(context.instance):
+                return dg.SkipReason("no new pending events; an apply run is in flight, so no sweep yet")
+            found = pending_range(warehouse.engine, 1, max_events_per_run, received_before_seconds=sweep_after_seconds)
+            if found is None:
+                return dg.SkipReason("no pending webhook events")
+            first, last, count = found
+            run_key = f"webhook-sweep-{cursor.sweeps + 1}-{first}-{last}"
+            next_cursor = WebhookCursor(max(cursor.next_event_id, last + 1), cursor.sweeps + 1)
+        context.log.info(f"{count} pending webhook events in {first}..{last} ({run_key})")
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(run_key=run_key, run_config=apply_run_config(first, last),
+                                        tags={"hostaway/first_event_id": str(first),
+                                              "hostaway/last_event_id": str(last)})],
+            cursor=next_cursor.dump(),
+        )
+
+    return webhook_events_sensor
+
+
+webhook_events_sensor = build_webhook_events_sensor()
