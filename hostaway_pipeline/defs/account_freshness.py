@@ -14,6 +14,7 @@ import dagster as dg
 
 from hostaway_pipeline.defs.assets import HOSTAWAY_ASSETS
 from hostaway_pipeline.defs.partitions import partition_key
+from hostaway_pipeline.defs.reconciliation_history import latest_reconciliation
 from hostaway_pipeline.defs.resources import WarehouseResource
 from hostaway_pipeline.storage.account_registry import Account
 
@@ -21,10 +22,9 @@ STALE_AFTER = timedelta(hours=26)  # the daily reconciliation plus slack for a q
 
 
 def last_materialized(instance: dg.DagsterInstance, asset_key: dg.AssetKey, account_id: int) -> datetime | None:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key(account_id)]), limit=1
-    ).records
-    return datetime.fromtimestamp(records[0].timestamp, UTC) if records else None
+    """When the account's partition was last reconciled (webhook applies do not count: they read nothing whole)."""
+    record = latest_reconciliation(instance, asset_key, partition_key(account_id))
+    return datetime.fromtimestamp(record.timestamp, UTC) if record else None
 
 
 def stale_accounts(instance: dg.DagsterInstance, asset_key: dg.AssetKey, accounts: list[Account],

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from hostaway_pipeline.defs.assets import conversations, listings, messages, reservations
 from hostaway_pipeline.defs.partitions import account_partitions
+from hostaway_pipeline.defs.reconciliation_history import latest_reconciliation
 from hostaway_pipeline.defs.resources import WarehouseResource
 from hostaway_pipeline.storage import tables
 
@@ -25,14 +26,13 @@ def _live_count(warehouse: WarehouseResource, table: sa.Table, account_id: int) 
 
 
 def _latest_reported_count(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> int | None:
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[context.partition_key]), limit=1
-    ).records
-    if not records:
+    record = latest_reconciliation(context.instance, asset_key, context.partition_key)
+    if record is None:
         return None
-    materialization = records[0].asset_materialization
+    materialization = record.asset_materialization
     value = materialization.metadata.get("reported_count") if materialization else None
-    return None if value is None else int(value.value)
+    count = None if value is None else value.value
+    return int(count) if isinstance(count, int | float | str) else None
 
 
 def _row_count_check(asset: dg.AssetsDefinition, table_name: str) -> dg.AssetChecksDefinition:

@@ -72,7 +72,8 @@ def upgrade() -> None:
     op.alter_column('webhook_events', 'event', existing_type=sa.Text(), nullable=True, comment=NEW_EVENT_COMMENT,
                     existing_comment=OLD_EVENT_COMMENT, schema='hostaway')
     for column, type_, before, after in COMMENTS:
-        op.alter_column('webhook_events', column, existing_type=type_, comment=after, existing_comment=before,
+        op.alter_column("webhook_events", column, existing_type=type_,  # type: ignore[arg-type]
+                        comment=after, existing_comment=before,
                         schema='hostaway')
     op.create_table_comment('webhook_events', NEW_TABLE_COMMENT, existing_comment=OLD_TABLE_COMMENT,
                             schema='hostaway')
@@ -82,7 +83,8 @@ def downgrade() -> None:
     op.create_table_comment('webhook_events', OLD_TABLE_COMMENT, existing_comment=NEW_TABLE_COMMENT,
                             schema='hostaway')
     for column, type_, before, after in COMMENTS:
-        op.alter_column('webhook_events', column, existing_type=type_, comment=before, existing_comment=after,
+        op.alter_column("webhook_events", column, existing_type=type_,  # type: ignore[arg-type]
+                        comment=before, existing_comment=after,
                         schema='hostaway')
     op.execute("UPDATE hostaway.webhook_events SET event = '' WHERE event IS NULL")
     op.alter_column('webhook_events', 'event', existing_type=sa.Text(), nullable=False, comment=OLD_EVENT_COMMENT,
