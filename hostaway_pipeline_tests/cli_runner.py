@@ -26,6 +26,19 @@ def isolated_environment(tmp_path: Path, database_url: str | None, secret_key: s
     return environment
 
 
+def stand_in_environment(tmp_path: Path, database_url: str, secret_key: str, base_url: str,
+                         client_secret: str) -> dict[str, str]:
+    """An isolated environment whose API is the local stand-in (time scale 50: 0.2 s windows)."""
+    environment = isolated_environment(tmp_path, database_url, secret_key)
+    environment.update({
+        "HOSTAWAY_API_BASE_URL": base_url,
+        "HOSTAWAY_RATE_LIMIT_PER_IP": "15/0.2s",
+        "HOSTAWAY_RATE_LIMIT_PER_ACCOUNT": "20/0.2s",
+        "HOSTAWAY_CLIENT_SECRET": client_secret,
+    })
+    return environment
+
+
 def run_cli(*arguments: str, environment: dict[str, str], stdin: str | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(

@@ -12,6 +12,7 @@ from hostaway_pipeline.defs.assets import HOSTAWAY_ASSETS
 from hostaway_pipeline.defs.checks import HOSTAWAY_CHECKS
 from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
 from hostaway_pipeline.defs.resources import HostawayApiResource, HostawayRateLimiterResource, WarehouseResource
+from hostaway_pipeline.settings import RATE_LIMIT_GUARD_SECONDS_DEFAULT
 from hostaway_pipeline.simulator.server import SimulatorServer
 
 TIME_SCALE = 50.0  # the stand-in's 10 s windows last 0.2 s
@@ -67,8 +68,10 @@ def build_harness(database_url: str, simulator: SimulatorServer, time_scale: flo
                   **api_overrides: Any) -> PipelineHarness:
     warehouse = WarehouseResource(database_url=database_url)
     window = 10.0 / time_scale
+    # The jitter guard scales with the windows, as the benchmarks scale it: production proportions.
     limiter = HostawayRateLimiterResource(warehouse=warehouse, per_ip=f"15/{window:g}s",
-                                          per_account=f"20/{window:g}s", egress_id=f"test-{simulator.port}")
+                                          per_account=f"20/{window:g}s", egress_id=f"test-{simulator.port}",
+                                          guard_seconds=RATE_LIMIT_GUARD_SECONDS_DEFAULT / time_scale)
     api = HostawayApiResource(
         warehouse=warehouse, rate_limiter=limiter, base_url=simulator.base_url,
         token_activation_delay_seconds=1.0 / time_scale,

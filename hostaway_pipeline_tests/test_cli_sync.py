@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from hostaway_pipeline.simulator.server import SimulatorServer
-from hostaway_pipeline_tests.cli_runner import isolated_environment, run_cli
+from hostaway_pipeline_tests.cli_runner import run_cli, stand_in_environment
 
 ACCOUNT = 51001
 
@@ -15,13 +15,8 @@ ACCOUNT = 51001
 def environment_with_account(tmp_path, make_database, secret_key):
     url = make_database("hostaway_cli_sync")
     with SimulatorServer(accounts={ACCOUNT: 40}, seed=9, time_scale=50.0) as simulator:
-        environment = isolated_environment(tmp_path, url, secret_key)
-        environment.update({
-            "HOSTAWAY_API_BASE_URL": simulator.base_url,
-            "HOSTAWAY_RATE_LIMIT_PER_IP": "15/0.2s",
-            "HOSTAWAY_RATE_LIMIT_PER_ACCOUNT": "20/0.2s",
-            "HOSTAWAY_CLIENT_SECRET": simulator.client_secret(ACCOUNT),
-        })
+        environment = stand_in_environment(tmp_path, url, secret_key, simulator.base_url,
+                                           simulator.client_secret(ACCOUNT))
         assert run_cli("accounts", "add", str(ACCOUNT), environment=environment).returncode == 0
         yield environment, url, simulator
 

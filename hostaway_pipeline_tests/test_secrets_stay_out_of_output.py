@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from hostaway_pipeline.hostaway.errors import HostawayResponseError
 from hostaway_pipeline.simulator.server import SimulatorServer
-from hostaway_pipeline_tests.cli_runner import isolated_environment, run_cli
+from hostaway_pipeline_tests.cli_runner import run_cli, stand_in_environment
 from hostaway_pipeline_tests.pipeline_harness import TIME_SCALE, build_harness
 
 ACCOUNT = 53001
@@ -29,13 +29,8 @@ def event_log_text(url: str) -> str:
 def test_a_succeeding_and_a_failing_sync_show_neither_secret_nor_token(tmp_path, make_database, secret_key):
     url = make_database("hostaway_secrets")
     with SimulatorServer(accounts={ACCOUNT: 40}, seed=9, time_scale=TIME_SCALE) as simulator:
-        environment = isolated_environment(tmp_path, url, secret_key)
-        environment.update({
-            "HOSTAWAY_API_BASE_URL": simulator.base_url,
-            "HOSTAWAY_RATE_LIMIT_PER_IP": "15/0.2s",
-            "HOSTAWAY_RATE_LIMIT_PER_ACCOUNT": "20/0.2s",
-            "HOSTAWAY_CLIENT_SECRET": simulator.client_secret(ACCOUNT),
-        })
+        environment = stand_in_environment(tmp_path, url, secret_key, simulator.base_url,
+                                           simulator.client_secret(ACCOUNT))
         added = run_cli("accounts", "add", str(ACCOUNT), environment=environment)
         assert added.returncode == 0, added.stderr
         succeeded = run_cli("sync", str(ACCOUNT), environment=environment, timeout=300)

@@ -26,10 +26,10 @@ def instance():
 
 
 def evaluate_schedule(instance, warehouse, when: datetime, schedule=daily_reconciliation_schedule):
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
-                                        resources={"warehouse": warehouse},
-                                        repository_def=defs.get_repository_def())
-    return schedule.evaluate_tick(context)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                   resources={"warehouse": warehouse},
+                                   repository_def=defs.get_repository_def()) as context:
+        return schedule.evaluate_tick(context)
 
 
 def test_the_schedule_yields_one_request_per_enabled_account_with_a_stable_run_key(instance, warehouse):
@@ -65,21 +65,21 @@ def test_the_sensor_adds_new_accounts_and_removes_disabled_and_removed_ones(inst
     instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, ["202", "299"])  # 299 was removed from the registry
     warehouse.accounts.set_enabled(202, False)
 
-    context = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
-    result = account_partitions_sensor(context)
+    with dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}) as context:
+        result = account_partitions_sensor(context)
     requests = {type(r).__name__: sorted(r.partition_keys) for r in result.dynamic_partitions_requests}
     assert requests == {"AddDynamicPartitionsRequest": ["201"], "DeleteDynamicPartitionsRequest": ["202", "299"]}
 
 
 def test_the_sensor_applies_its_requests_through_a_tick(instance, warehouse):
     warehouse.accounts.add(301, "secret")
-    context = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
-    data = account_partitions_sensor.evaluate_tick(context)
+    with dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}) as context:
+        data = account_partitions_sensor.evaluate_tick(context)
     for request in data.dynamic_partitions_requests:
         instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, list(request.partition_keys))
     assert instance.get_dynamic_partitions(ACCOUNT_PARTITIONS_NAME) == ["301"]
-    second = account_partitions_sensor.evaluate_tick(
-        dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}))
+    with dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}) as context:
+        second = account_partitions_sensor.evaluate_tick(context)
     assert second.skip_message and "already match" in second.skip_message
 
 
