@@ -52,7 +52,11 @@ def test_a_new_token_waits_its_activation_delay_with_a_margin(harness, simulator
 
 def test_a_403_on_a_token_just_activated_is_sent_again_with_the_same_token_before_any_refresh(harness, simulator):
     simulator.add_fault(kind="status", endpoint="listings", status_code=403, body=AUTH_403, count=1)
-    client = harness.api.client_for(ACCOUNT)
+    # A half-second activation delay makes "just activated" last 2.5 s: far longer than a loaded machine's stalls.
+    api = HostawayApiResource(warehouse=harness.warehouse, rate_limiter=harness.api.rate_limiter,
+                              base_url=simulator.base_url, token_activation_delay_seconds=0.5,
+                              request_timeout_seconds=5.0, max_attempts=3)
+    client = api.client_for(ACCOUNT)
     assert client.listings().complete
     assert client.stats.token_refreshes == 0
     assert len(calls_to(simulator, "accessTokens")) == 1
