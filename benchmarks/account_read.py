@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
-from hostaway_pipeline.defs.resources import HostawayApiResource
+from hostaway_pipeline.hostaway.client import HostawayClient
 from hostaway_pipeline.hostaway.errors import HostawayError
 
 
@@ -20,7 +21,8 @@ class AccountRead:
     started: float  # time.time() of the first request, comparable across processes
     finished: float
     rows: dict[str, int] = field(default_factory=dict)
-    missing: int = 0  # rows the API's count promised but the read did not return (+1 per failed conversation)
+    missing: int = 0  # rows the API's count promised but the read did not return
+    failed_conversations: int = 0  # conversations whose messages could not be read at all
     calls: int = 0  # as counted by the client (the stand-in's log is the judge)
     retries: int = 0
     throttled_429: int = 0
@@ -30,7 +32,13 @@ class AccountRead:
         return asdict(self)
 
 
-def read_account(api: HostawayApiResource, account_id: int) -> AccountRead:
+class ClientProvider(Protocol):
+    """Anything that hands out an account's client: the API resource, or a scenario's wrapper of it."""
+
+    def client_for(self, account_id: int) -> HostawayClient: ...
+
+
+def read_account(api: ClientProvider, account_id: int) -> AccountRead:
     client = api.client_for(account_id)
     started = time.time()
     listings = client.listings()
@@ -45,13 +53,14 @@ def read_account(api: HostawayApiResource, account_id: int) -> AccountRead:
             messages.append(read)
     finished = time.time()
     missing = sum(max(0, (r.reported_count or 0) - len(r.objects)) for r in (listings, reservations, conversations))
-    missing += sum(max(0, (r.reported_count or 0) - len(r.objects)) for r in messages) + failed_conversations
+    missing += sum(max(0, (r.reported_count or 0) - len(r.objects)) for r in messages)
     stats = client.stats
     return AccountRead(
         account_id, started, finished,
         rows={"listings": len(listings.objects), "reservations": len(reservations.objects),
               "conversations": len(conversations.objects),
               "messages": sum(len(r.objects) for r in messages)},
-        missing=missing, calls=stats.calls, retries=stats.retries, throttled_429=stats.throttled_429,
+        missing=missing, failed_conversations=failed_conversations, calls=stats.calls, retries=stats.retries,
+        throttled_429=stats.throttled_429,
         rate_limit_wait_seconds=round(stats.rate_limit_wait_seconds, 3),
     )

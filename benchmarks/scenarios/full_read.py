@@ -40,7 +40,7 @@ def run(options: BenchOptions) -> ScenarioResult:
         "seconds": round(seconds, 2),
         "utilization": round(calls / (seconds * options.ip_calls_per_second), 3),
         "max_calls_in_a_window_per_ip": int(stats["max_calls_in_any_window_by_ip"]),
-        "rows_missing": read.missing,
+        "rows_missing": read.missing + read.failed_conversations,
         **{f"rows_{name}": count for name, count in read.rows.items()},
         "client_retries": read.retries,
         "limiter_wait_seconds_summed_over_threads": read.rate_limit_wait_seconds,

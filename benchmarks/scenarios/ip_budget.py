@@ -18,22 +18,21 @@ response. Reads only: the Dagster job's writes and step hand-offs are measured b
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import requests
 
+from benchmarks.account_processes import read_in_processes
+from benchmarks.account_read import read_account
 from benchmarks.report import ScenarioResult, Target
 from benchmarks.scenarios.options import BenchOptions
 from benchmarks.stand_in import StandInProcess
 from benchmarks.wiring import BenchTarget, fresh_database, server_url
 from hostaway_pipeline.defs.resources import HostawayApiResource
 from hostaway_pipeline.hostaway.client import HostawayClient
-from hostaway_pipeline.hostaway.errors import HostawayError
 from hostaway_pipeline.hostaway.retry_policy import RetryPolicy
 from hostaway_pipeline.hostaway.transport import HostawayTransport
 
@@ -79,33 +78,9 @@ class _JitteryApi:
                               lambda: registry.client_secret(account_id), self.api.message_workers)
 
 
-def _read_account(client: HostawayClient) -> dict[str, Any]:
-    """What ``account_read.read_account`` does, accepting ``messages_for_conversations`` as a mapping or as
-    an iterator of ``(conversation id, result or error)`` pairs."""
-    started = time.time()
-    listings = client.listings()
-    reservations = client.reservations()
-    conversations = client.conversations()
-    fetched: Any = client.messages_for_conversations(int(c["id"]) for c in conversations.objects)
-    pairs = list(fetched.items() if isinstance(fetched, Mapping) else fetched)
-    finished = time.time()
-    failed = [cid for cid, result in pairs if isinstance(result, HostawayError)]
-    messages = [result for _, result in pairs if not isinstance(result, HostawayError)]
-    missing = sum(max(0, (r.reported_count or 0) - len(r.objects))
-                  for r in (listings, reservations, conversations, *messages))
-    stats = client.stats
-    return {"account_id": client.account_id, "started": started, "finished": finished,
-            "rows": {"listings": len(listings.objects), "reservations": len(reservations.objects),
-                     "conversations": len(conversations.objects),
-                     "messages": sum(len(r.objects) for r in messages)},
-            "missing": missing, "failed_conversations": len(failed), "calls": stats.calls,
-            "retries": stats.retries, "throttled_429": stats.throttled_429,
-            "rate_limit_wait_seconds": round(stats.rate_limit_wait_seconds, 3)}
-
-
 def _read(target: BenchTarget, account_id: int, seed: int) -> dict[str, Any]:
     jittery = _JitteryApi(target.api_resource(), JITTER_SECONDS_AT_REAL_SCALE / target.time_scale, seed)
-    read = _read_account(jittery.client_for(account_id))
+    read = read_account(jittery, account_id).as_dict()
     limiter = jittery.limiter
     read["limiter"] = {"spacing": {"margin": limiter.margin, "guard_seconds": limiter.guard_seconds,
                                    "ip_interval_seconds": limiter.interval_seconds(limiter.per_ip)},
@@ -117,14 +92,8 @@ def _read(target: BenchTarget, account_id: int, seed: int) -> dict[str, Any]:
     return read
 
 
-def _worker(target: BenchTarget, account_id: int, start: Any, results: Any) -> None:
-    """One OS process: build everything, wait for the common start, read one account, report."""
-    try:
-        target.api_resource().transport  # noqa: B018 - build the engine and limiter before the clock starts
-        start.wait()
-        results.put(("ok", _read(target, account_id, seed=account_id)))
-    except BaseException as error:  # noqa: BLE001 - reported to the parent, which fails the scenario
-        results.put(("error", f"account {account_id}: {type(error).__name__}: {error}"))
+def _read_with_own_seed(target: BenchTarget, account_id: int) -> dict[str, Any]:
+    return _read(target, account_id, seed=account_id)
 
 
 def tightest_span_seconds(calls: list[dict[str, Any]], limit: int = 15) -> float | None:
@@ -152,7 +121,6 @@ def _one_account(options: BenchOptions) -> tuple[dict[str, Any], dict[str, Any]]
 
 
 def _three_accounts(options: BenchOptions) -> tuple[list[dict[str, Any]], dict[str, Any], float]:
-    context = multiprocessing.get_context("spawn")
     with fresh_database(server_url(options.database_server_url)) as database_url, \
             StandInProcess(dict.fromkeys(THREE_ACCOUNTS, "seed"), seed=options.seed,
                            time_scale=options.time_scale) as stand_in:
@@ -160,23 +128,10 @@ def _three_accounts(options: BenchOptions) -> tuple[list[dict[str, Any]], dict[s
         registry = target.api_resource().warehouse.accounts
         for account_id in THREE_ACCOUNTS:
             registry.add(account_id, stand_in.client_secret(account_id), name="benchmark")
-        start = context.Barrier(len(THREE_ACCOUNTS) + 1)
-        results = context.Queue()
-        workers = [context.Process(target=_worker, args=(target, account_id, start, results))
-                   for account_id in THREE_ACCOUNTS]
-        for worker in workers:
-            worker.start()
-        start.wait(timeout=120)
-        began = time.time()
-        outcomes = [results.get(timeout=3600) for _ in workers]
-        for worker in workers:
-            worker.join(timeout=60)
-        errors = [detail for status, detail in outcomes if status == "error"]
-        if errors:
-            raise RuntimeError("a reading process failed: " + "; ".join(errors))
+        reads, began = read_in_processes(target, THREE_ACCOUNTS, _read_with_own_seed)
         stats = stand_in.stats()
         stats["headroom_ms"] = _headroom_ms(stand_in.calls(), options)
-        return [detail for _, detail in outcomes], stats, began
+        return reads, stats, began
 
 
 def run(options: BenchOptions) -> ScenarioResult:

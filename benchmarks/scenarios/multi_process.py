@@ -11,11 +11,10 @@ contention window shows whether the limiter is fair.
 
 from __future__ import annotations
 
-import multiprocessing
-import time
 from collections import Counter
 from typing import Any
 
+from benchmarks.account_processes import read_in_processes
 from benchmarks.account_read import read_account
 from benchmarks.report import ScenarioResult, Target
 from benchmarks.scenarios.options import BenchOptions
@@ -25,15 +24,8 @@ from benchmarks.wiring import BenchTarget, fresh_database, server_url
 ACCOUNT_IDS = (20001, 20002, 20003, 20004)
 
 
-def _worker(target: BenchTarget, account_id: int, start: Any, results: Any) -> None:
-    """One OS process: wait for the common start, read one account, send back what it saw."""
-    try:
-        api = target.api_resource()
-        api.transport  # noqa: B018 - build the engine, session and limiter before the clock starts
-        start.wait()
-        results.put(("ok", read_account(api, account_id).as_dict()))
-    except BaseException as error:  # noqa: BLE001 - reported to the parent, which fails the scenario
-        results.put(("error", f"account {account_id}: {type(error).__name__}: {error}"))
+def _read(target: BenchTarget, account_id: int) -> dict[str, Any]:
+    return read_account(target.api_resource(), account_id).as_dict()
 
 
 def contention_shares(calls: list[dict[str, Any]], account_ids: tuple[int, ...]) -> tuple[dict[str, float], float]:
@@ -48,7 +40,6 @@ def contention_shares(calls: list[dict[str, Any]], account_ids: tuple[int, ...])
 
 
 def run(options: BenchOptions) -> ScenarioResult:
-    context = multiprocessing.get_context("spawn")
     with fresh_database(server_url(options.database_server_url)) as database_url, \
             StandInProcess(dict.fromkeys(ACCOUNT_IDS, "seed"), seed=options.seed,
                            time_scale=options.time_scale) as stand_in:
@@ -56,21 +47,7 @@ def run(options: BenchOptions) -> ScenarioResult:
         api = target.api_resource()
         for account_id in ACCOUNT_IDS:
             api.warehouse.accounts.add(account_id, stand_in.client_secret(account_id), name="benchmark")
-        start = context.Barrier(len(ACCOUNT_IDS) + 1)
-        results = context.Queue()
-        workers = [context.Process(target=_worker, args=(target, account_id, start, results))
-                   for account_id in ACCOUNT_IDS]
-        for worker in workers:
-            worker.start()
-        start.wait(timeout=120)
-        began = time.time()
-        outcomes = [results.get(timeout=3600) for _ in workers]
-        for worker in workers:
-            worker.join(timeout=60)
-        errors = [detail for status, detail in outcomes if status == "error"]
-        if errors:
-            raise RuntimeError("a reading process failed: " + "; ".join(errors))
-        reads = [detail for _, detail in outcomes]
+        reads, began = read_in_processes(target, ACCOUNT_IDS, _read)
         stats = stand_in.stats()
         calls = stand_in.calls()
 
@@ -84,7 +61,7 @@ def run(options: BenchOptions) -> ScenarioResult:
                          f"{options.time_scale:g}x ({options.ip_calls_per_second:g} calls/s per IP)",
     )
     result.figures = {
-        "processes": len(workers),
+        "processes": len(reads),
         "calls": total_calls,
         "served_429": int(stats["served_429"]),
         "seconds": round(seconds, 2),
