@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -196,14 +197,13 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
                    for cid, result in batch for o in result.objects if isinstance(o, dict)]
         finished: list[tuple[int, int]] = []
         alive: list[dict] = []
+        stored = _stored_live_messages(engine, account_id, [cid for cid, result in batch if result.complete],
+                                       read_began)
         for cid, result in batch:
             if not result.complete:
                 incomplete.append(cid)
                 continue
-            with engine.connect() as connection:
-                candidates = writer.live_ids(messages, account_id, connection,
-                                             within=message_table.c.conversation_id == cid,
-                                             unseen_since=read_began) - result.ids
+            candidates = stored.get(cid, set()) - result.ids
             proof = prove_deletions(candidates, partial(_lookup_message, client, cid), live_messages,
                                     DeletePolicy(allow_mass_delete=True))  # the guard applies to the total, below
             tally["candidates"] += proof.candidates
@@ -288,6 +288,24 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
         if on_progress is not None:
             on_progress(f"{summary} (tolerated: at most max_failed_conversations={max_failed_conversations})")
     return outcome
+
+
+def _stored_live_messages(engine: Engine, account_id: int, conversation_ids: list[int],
+                          unseen_since: datetime) -> dict[int, set[int]]:
+    """Per conversation, the ids of its live stored messages no writer has seen since ``unseen_since``:
+    one query for a whole batch (a message missing from its conversation's full read is a candidate)."""
+    if not conversation_ids:
+        return {}
+    table = messages.table
+    stored: dict[int, set[int]] = {}
+    with engine.connect() as connection:
+        for conversation_id, message_id in connection.execute(
+            sa.select(table.c.conversation_id, table.c.id).where(
+                table.c.account_id == account_id, table.c.deleted_at.is_(None), table.c.synced_at < unseen_since,
+                table.c.conversation_id.in_(conversation_ids))
+        ):
+            stored.setdefault(conversation_id, set()).add(message_id)
+    return stored
 
 
 def _lookup_message(client: HostawayClient, conversation_id: int, message_id: int) -> dict | None:
