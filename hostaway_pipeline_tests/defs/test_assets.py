@@ -369,3 +369,20 @@ def test_a_404_on_one_conversations_messages_keeps_them_fails_loudly_and_the_oth
     assert set(messages_before) <= set(stored_rows(engine, "messages"))  # nothing deleted
     assert harness.materialize(ACCOUNT).success  # read again next time, and complete
     assert_tables_equal_truth(engine, simulator.truth(ACCOUNT))
+
+
+def test_a_message_gone_from_its_conversations_full_read_is_proved_gone_then_soft_deleted(harness, engine, simulator):
+    assert harness.materialize(ACCOUNT).success
+    full_refresh = {"ops": {"hostaway__messages": {"config": {"full_refresh": True}}}}
+    # One message vanishes upstream right after its conversation's page was served: not missing yet.
+    simulator.add_fault(kind="page_drift", endpoint="messages", action="delete", target="served", rows=1)
+    harness.materialize(ACCOUNT, ["messages"], run_config=full_refresh)
+    gone = set(simulator.truth(ACCOUNT)["deleted_message_ids"])
+    assert len(gone) == 1 and gone <= set(stored_rows(engine, "messages"))
+    simulator.reset_stats()
+    result = harness.materialize(ACCOUNT, ["messages"], run_config=full_refresh)
+    metadata = harness.metadata(result, "messages")
+    assert metadata["delete_confirmed_gone"] == 1 and metadata["rows_soft_deleted"] == 1
+    assert simulator.stats()["by_endpoint"].get("message") == 1  # one lookup by id proved it
+    assert not gone & set(stored_rows(engine, "messages"))
+    assert set(stored_rows(engine, "messages")) == {m["id"] for m in simulator.truth(ACCOUNT)["messages"]}
