@@ -78,7 +78,7 @@ listing_occupancy_monthly = sa.Table(
               comment="(guest_nights + owner_nights) / days_in_month, 0..1: how full the calendar was"),
     sa.Column("time_zone_name", sa.Text, comment="IANA time zone of the listing; NULL when the listing has none"),
     comment="Occupancy per listing and local calendar month, for every listing and every month from the "
-            "account's first to its last booked night; rebuilt per account",
+            "account's first booked night (or the listing's creation, when later) to its last; rebuilt per account",
 )
 
 revenue_monthly = sa.Table(

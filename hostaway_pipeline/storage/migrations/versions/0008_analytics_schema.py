@@ -77,7 +77,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('account_id', 'listing_id', 'month', name=op.f('pk_listing_occupancy_monthly')),
         schema=SCHEMA,
         comment="Occupancy per listing and local calendar month, for every listing and every month from the "
-                "account's first to its last booked night; rebuilt per account",
+                "account's first booked night (or the listing's creation, when later) to its last; rebuilt per account",
     )
     op.create_table(
         'revenue_monthly',
