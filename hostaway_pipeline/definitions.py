@@ -9,6 +9,7 @@ from hostaway_pipeline.defs.account_freshness import (
     account_freshness_job,
     account_freshness_schedule,
 )
+from hostaway_pipeline.defs.analytics_assets import ANALYTICS_ASSETS, analytics_automation_sensor
 from hostaway_pipeline.defs.assets import HOSTAWAY_ASSETS
 from hostaway_pipeline.defs.checks import HOSTAWAY_CHECKS
 from hostaway_pipeline.defs.jobs import reconcile_account_job
@@ -30,10 +31,10 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 
 
 defs = dg.Definitions(
-    assets=HOSTAWAY_ASSETS,
+    assets=[*HOSTAWAY_ASSETS, *ANALYTICS_ASSETS],
     asset_checks=[*HOSTAWAY_CHECKS, *ACCOUNT_FRESHNESS_CHECKS],
     jobs=[reconcile_account_job, account_freshness_job, apply_webhook_events_job],
     schedules=[daily_reconciliation_schedule, account_freshness_schedule],
-    sensors=[account_partitions_sensor, webhook_events_sensor],
+    sensors=[account_partitions_sensor, webhook_events_sensor, analytics_automation_sensor],
     resources=build_resources(),
 )

@@ -12,7 +12,9 @@ def test_the_definitions_load_and_validate():
     dg.Definitions.validate_loadable(defs)
     repository = defs.get_repository_def()
     asset_keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
-    assert asset_keys == {"hostaway/listings", "hostaway/reservations", "hostaway/conversations", "hostaway/messages"}
+    assert asset_keys == {"hostaway/listings", "hostaway/reservations", "hostaway/conversations", "hostaway/messages",
+                          "hostaway_analytics/reservation_nights", "hostaway_analytics/listing_occupancy_monthly",
+                          "hostaway_analytics/revenue_monthly", "hostaway_analytics/guest_response_times"}
     assert {s.name for s in repository.schedule_defs} == {"daily_hostaway_reconciliation",
                                                           "hostaway_account_freshness"}
     assert "hostaway_account_partitions" in {s.name for s in repository.sensor_defs}
