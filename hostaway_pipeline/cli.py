@@ -21,6 +21,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 
+from hostaway_pipeline.local_stack import StackError
 from hostaway_pipeline.settings import ConfigurationError, load_settings
 from hostaway_pipeline.storage.account_registry import AccountError, AccountRegistry, parse_account_id
 
@@ -118,15 +119,16 @@ def cmd_db_stop(args: argparse.Namespace) -> None:
 
 
 def cmd_accounts_add(args: argparse.Namespace) -> None:
-    from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
+    from hostaway_pipeline.defs.partitions import add_account_partitions
 
     account_id = parse_account_id(args.account_id)
     secret = _read_client_secret()
     registry, _ = _registry_and_environment()
     instance = _dagster_instance()
-    with registry.engine.begin() as connection:  # the partition is added before the row commits
-        account = registry.add(account_id, secret, name=args.name, connection=connection)
-        instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, [partition_key(account_id)])
+    account = registry.add(account_id, secret, name=args.name)  # committed here
+    # Only after the row commits: a partition never names an account the registry does not hold yet. If
+    # this step fails, the partition sensor adds the partition within a minute.
+    add_account_partitions(instance, [account_id])
     print(f"added account {account.account_id}" + (f" ({account.name})" if account.name else ""))
 
 
@@ -145,25 +147,25 @@ def cmd_accounts_list(args: argparse.Namespace) -> None:
 
 
 def _set_enabled(args: argparse.Namespace, enabled: bool) -> None:
-    from hostaway_pipeline.defs.partitions import reconcile_account_partitions
+    from hostaway_pipeline.defs.partitions import add_account_partitions
 
     account_id = parse_account_id(args.account_id)
     registry, _ = _registry_and_environment()
     instance = _dagster_instance()
-    with registry.engine.begin() as connection:
-        registry.set_enabled(account_id, enabled, connection=connection)
-    reconcile_account_partitions(instance, registry.enabled_account_ids())
-    print(f"account {account_id} {'enabled' if enabled else 'disabled'}")
+    registry.set_enabled(account_id, enabled)
+    if enabled:
+        add_account_partitions(instance, [account_id])  # an account added disabled in SQL has none yet
+    # Disabling keeps the partition: backfills that target it run their other accounts; its run is refused.
+    print(f"account {account_id} {'enabled' if enabled else 'disabled'}"
+          + ("" if enabled else f" (its partition stays; runs for it are refused until: "
+                                f"hostaway-pipeline accounts enable {account_id})"))
 
 
 def cmd_accounts_remove(args: argparse.Namespace) -> None:
-    from hostaway_pipeline.defs.partitions import reconcile_account_partitions
-
     account_id = parse_account_id(args.account_id)
     registry, _ = _registry_and_environment()
-    instance = _dagster_instance()
     purged = registry.remove(account_id, purge=args.purge)
-    reconcile_account_partitions(instance, registry.enabled_account_ids())
+    # The partition stays (with its run history): deleting it would fail every backfill that targets it.
     detail = ", ".join(f"{count} {name}" for name, count in purged.items()) if args.purge else "data kept"
     print(f"removed account {account_id} ({detail})")
 
@@ -258,7 +260,7 @@ def cmd_sync(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from hostaway_pipeline.orchestration import ASSET_NAMES, account_statuses
+    from hostaway_pipeline.orchestration import ASSET_NAMES, account_statuses, sync_state_summary
 
     registry, _ = _registry_and_environment()
     accounts = registry.all()
@@ -271,18 +273,15 @@ def cmd_status(args: argparse.Namespace) -> None:
             synced = status.last_sync[name]
             when = f"{synced:%Y-%m-%d %H:%M:%S %Z}" if synced else "never"
             print(f"  {name:14} last sync {when:25} live rows {status.live_rows[name]}")
+            if name in status.sync_states:
+                print(f"  {'':14} {sync_state_summary(status.sync_states[name])}")
         print("  failing checks: " + (", ".join(status.failing_checks) or "none"))
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
-    from hostaway_pipeline.environment import prepare_environment
-    from hostaway_pipeline.storage.engine import get_engine
+    from hostaway_pipeline.local_stack import run_dev
 
-    prepared = prepare_environment()
-    get_engine(prepared.database_url)  # migrate before the UI starts
-    _dagster_instance()  # the API pool's limit is in place before the first run
-    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
+    run_dev(args.host, args.port)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -369,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--full-refresh-messages", action="store_true",
                       help="re-read every conversation's messages, not only those whose markers moved")
     add(commands, "status", cmd_status, "per account: last sync per asset, live row counts, failing checks")
-    dev = add(commands, "dev", cmd_dev, "start the Dagster UI and daemon (dagster dev) on this instance")
+    dev = add(commands, "dev", cmd_dev, "run the whole system locally: the Dagster UI and daemon (dagster dev) and "
+              "the webhook receiver, on this instance, until Ctrl-C")
     dev.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
     dev.add_argument("--port", type=_port, default=3000, help="UI port (default 3000)")
     demo = add(commands, "demo", cmd_demo,
@@ -431,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "reads_settings", True):
             load_settings()  # every HOSTAWAY_* variable is checked before anything starts
         args.handler(args)
-    except (AccountError, ConfigurationError, CommandError) as error:
+    except (AccountError, ConfigurationError, CommandError, StackError) as error:
         return _fail(str(error), 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)

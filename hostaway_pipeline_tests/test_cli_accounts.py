@@ -134,7 +134,8 @@ def test_duplicate_add_is_refused_and_keeps_the_first_registration(cli_env):
     assert "first" in run_cli("accounts", "list", environment=environment).stdout
 
 
-def test_disable_enable_and_remove_keep_partitions_equal_to_enabled_accounts(cli_env):
+def test_disable_enable_and_remove_never_delete_a_partition(cli_env):
+    """A deleted partition fails every backfill that targets it: disabled and removed accounts keep theirs."""
     environment, url = cli_env
     environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
     for account in ("1", "2"):
@@ -147,8 +148,9 @@ def test_disable_enable_and_remove_keep_partitions_equal_to_enabled_accounts(cli
                 "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'hostaway_accounts'"
             )).scalars())
 
-    assert run_cli("accounts", "disable", "1", environment=environment).returncode == 0
-    assert partitions() == {"2"}
+    disabled = run_cli("accounts", "disable", "1", environment=environment)
+    assert disabled.returncode == 0 and "hostaway-pipeline accounts enable 1" in disabled.stdout
+    assert partitions() == {"1", "2"}
     assert "no" in run_cli("accounts", "list", environment=environment).stdout
     assert run_cli("accounts", "enable", "1", environment=environment).returncode == 0
     assert partitions() == {"1", "2"}
@@ -157,13 +159,57 @@ def test_disable_enable_and_remove_keep_partitions_equal_to_enabled_accounts(cli
             "INSERT INTO hostaway.listings (account_id, id, raw) VALUES (2, 10, '{}'::jsonb)"
         ))
     assert run_cli("accounts", "remove", "2", environment=environment).returncode == 0
-    assert partitions() == {"1"}
+    assert partitions() == {"1", "2"}
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM hostaway.listings")).scalar() == 1
     assert run_cli("accounts", "add", "2", environment=environment).returncode == 0
     assert run_cli("accounts", "remove", "2", "--purge", environment=environment).returncode == 0
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM hostaway.listings")).scalar() == 0
+    assert partitions() == {"1", "2"}
+    engine.dispose()
+
+
+def test_accounts_add_creates_the_partition_only_after_the_account_row_commits(cli_env):
+    """A partition visible before its row commits is what let the old sensor delete it again."""
+    environment, url = cli_env
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    assert run_cli("accounts", "add", "1", environment=environment).returncode == 0  # creates Dagster's tables
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as connection:  # from Dagster's own transaction: is the account committed yet?
+        connection.execute(sa.text("""
+            CREATE FUNCTION public.partition_after_account() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.partitions_def_name = 'hostaway_accounts' AND NOT EXISTS (
+                    SELECT 1 FROM hostaway.accounts WHERE account_id = NEW.partition::bigint) THEN
+                    RAISE EXCEPTION 'partition % added before its account row committed', NEW.partition;
+                END IF;
+                RETURN NEW;
+            END $$"""))
+        connection.execute(sa.text("CREATE TRIGGER partition_after_account BEFORE INSERT ON dynamic_partitions "
+                                   "FOR EACH ROW EXECUTE FUNCTION public.partition_after_account()"))
+    added = run_cli("accounts", "add", "2", environment=environment)
+    assert added.returncode == 0, added.stderr
+    with engine.connect() as connection:
+        assert set(connection.execute(sa.text(
+            "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'hostaway_accounts'"
+        )).scalars()) == {"1", "2"}
+    engine.dispose()
+
+
+def test_enabling_an_account_added_disabled_in_sql_gives_it_a_partition(cli_env):
+    environment, url = cli_env
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    assert run_cli("accounts", "add", "5", environment=environment).returncode == 0
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as connection:  # as if the account had been added disabled, straight in SQL
+        connection.execute(sa.text("UPDATE hostaway.accounts SET enabled = false"))
+        connection.execute(sa.text("DELETE FROM dynamic_partitions WHERE partitions_def_name = 'hostaway_accounts'"))
+    assert run_cli("accounts", "enable", "5", environment=environment).returncode == 0
+    with engine.connect() as connection:
+        assert connection.execute(sa.text(
+            "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'hostaway_accounts'"
+        )).scalars().all() == ["5"]
     engine.dispose()
 
 

@@ -1,8 +1,12 @@
-"""Sensors: keep the account partitions equal to the enabled accounts in ``hostaway.accounts``."""
+"""Sensors: give every enabled account a partition, so accounts added by the CLI or in SQL appear.
+
+Add only: a disabled or removed account keeps its partition (see ``partitions.py``), because Dagster
+fails every backfill that targets a partition deleted under it.
+"""
 
 import dagster as dg
 
-from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, account_partitions, partition_key
+from hostaway_pipeline.defs.partitions import account_partitions, missing_partition_keys
 from hostaway_pipeline.defs.resources import WarehouseResource
 
 
@@ -10,19 +14,13 @@ from hostaway_pipeline.defs.resources import WarehouseResource
     name="hostaway_account_partitions",
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Adds a partition for each enabled account and removes partitions of disabled or removed "
-                "ones, so accounts added with the CLI or straight in SQL appear in the UI.",
+    description="Adds a partition for each enabled account in hostaway.accounts (CLI or SQL). Never "
+                "removes one: disabled and removed accounts keep theirs, are skipped by the schedule and "
+                "refused by the assets, so a backfill that targets them still runs its other accounts.",
 )
 def account_partitions_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
-    wanted = {partition_key(account_id) for account_id in warehouse.accounts.enabled_account_ids()}
-    present = set(context.instance.get_dynamic_partitions(ACCOUNT_PARTITIONS_NAME))
-    to_add, to_delete = sorted(wanted - present), sorted(present - wanted)
-    if not to_add and not to_delete:
-        return dg.SkipReason(f"{len(present)} account partitions already match the registry")
-    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
-    if to_add:
-        requests.append(account_partitions.build_add_request(to_add))
-    if to_delete:
-        requests.append(account_partitions.build_delete_request(to_delete))
-    context.log.info(f"partitions added {to_add}, removed {to_delete}")
-    return dg.SensorResult(dynamic_partitions_requests=requests)
+    to_add = missing_partition_keys(context.instance, warehouse.accounts.enabled_account_ids())
+    if not to_add:
+        return dg.SkipReason("every enabled account has a partition")
+    context.log.info(f"partitions added for accounts {', '.join(to_add)}")
+    return dg.SensorResult(dynamic_partitions_requests=[account_partitions.build_add_request(to_add)])
