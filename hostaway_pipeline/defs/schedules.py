@@ -5,18 +5,22 @@ import dagster as dg
 from hostaway_pipeline.defs.jobs import reconcile_account_job
 from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
 from hostaway_pipeline.defs.resources import WarehouseResource
+from hostaway_pipeline.defs.run_tags import account_run_tags
 from hostaway_pipeline.settings import load_settings
 
 
 def reconciliation_run_requests(instance: dg.DagsterInstance, enabled_account_ids: list[int],
                                 day: str) -> list[dg.RunRequest]:
-    """One request per account that is both enabled and a registered partition; ``run_key`` stable per day."""
+    """One request per account that is both enabled and a registered partition; ``run_key`` stable per day.
+
+    Disabled and removed accounts keep their partitions (``partitions.py``) and get no request.
+    """
     partitions = set(instance.get_dynamic_partitions(ACCOUNT_PARTITIONS_NAME))
     return [
         dg.RunRequest(
             run_key=f"reconcile-{day}-{account_id}",
             partition_key=partition_key(account_id),
-            tags={"hostaway/account_id": str(account_id), "hostaway/trigger": "daily_reconciliation"},
+            tags=account_run_tags(account_id, "daily_reconciliation"),
         )
         for account_id in sorted(enabled_account_ids)
         if partition_key(account_id) in partitions

@@ -59,16 +59,31 @@ def test_the_schedule_runs_at_two_utc_by_default_and_the_cron_is_configurable():
     assert build_daily_reconciliation_schedule("30 4 * * *").cron_schedule == "30 4 * * *"
 
 
-def test_the_sensor_adds_new_accounts_and_removes_disabled_and_removed_ones(instance, warehouse):
-    for account_id in (201, 202):
+def test_the_sensor_adds_enabled_accounts_and_never_deletes_a_partition(instance, warehouse):
+    for account_id in (201, 202, 203):
         warehouse.accounts.add(account_id, "secret")
     instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, ["202", "299"])  # 299 was removed from the registry
     warehouse.accounts.set_enabled(202, False)
+    warehouse.accounts.set_enabled(203, False)  # disabled before it ever had a partition
 
     with dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}) as context:
         result = account_partitions_sensor(context)
     requests = {type(r).__name__: sorted(r.partition_keys) for r in result.dynamic_partitions_requests}
-    assert requests == {"AddDynamicPartitionsRequest": ["201"], "DeleteDynamicPartitionsRequest": ["202", "299"]}
+    assert requests == {"AddDynamicPartitionsRequest": ["201"]}
+
+
+def test_the_schedule_skips_disabled_and_removed_accounts_that_keep_their_partitions(instance, warehouse):
+    for account_id in (401, 402, 403):
+        warehouse.accounts.add(account_id, "secret")
+    instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, ["401", "402", "403"])
+    warehouse.accounts.set_enabled(402, False)
+    warehouse.accounts.remove(403)
+
+    requests = evaluate_schedule(instance, warehouse, datetime(2026, 11, 28, 2, 0, tzinfo=UTC)).run_requests
+    assert [r.partition_key for r in requests] == ["401"]
+    assert {"hostaway/account_id": "401", "hostaway/trigger": "daily_reconciliation",
+            "dagster/partition": "401"}.items() <= requests[0].tags.items()
+    assert sorted(instance.get_dynamic_partitions(ACCOUNT_PARTITIONS_NAME)) == ["401", "402", "403"]
 
 
 def test_the_sensor_applies_its_requests_through_a_tick(instance, warehouse):
@@ -80,7 +95,7 @@ def test_the_sensor_applies_its_requests_through_a_tick(instance, warehouse):
     assert instance.get_dynamic_partitions(ACCOUNT_PARTITIONS_NAME) == ["301"]
     with dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}) as context:
         second = account_partitions_sensor.evaluate_tick(context)
-    assert second.skip_message and "already match" in second.skip_message
+    assert second.skip_message and "every enabled account has a partition" in second.skip_message
 
 
 def test_the_api_pool_limit_is_set_once_and_an_explicit_one_is_kept(instance):
