@@ -1,10 +1,15 @@
 """Per-account freshness: an enabled account whose last reconciliation is over a day old fails a check.
 
 Dagster's ``FreshnessPolicy`` (on the assets) judges an asset as a whole, so one account syncing every
-day hides another that has failed for a week. These checks, one per asset and not partitioned, read the
-latest materialization of every enabled account's partition from the run history (no API call) and
-fail naming the stale accounts. A small job runs only these checks, every few hours on a schedule;
-the checks also run whenever someone selects them in the UI.
+day hides another that has failed for a week. These checks, one per synced asset and not partitioned,
+read the latest materialization of every enabled account's partition from the run history (no API
+call) and fail naming the stale accounts. A small job runs only these checks, every few hours on a
+schedule; they also run whenever someone selects them in the UI.
+
+They span all accounts, so they must never run inside one account's run. Dagster runs every check of a
+materialized asset with it (a backfill's runs select ``get_check_keys_for_assets``, the UI's Materialize
+selects the asset's checks), so the checks are not on the four assets: they are on
+``hostaway/account_freshness``, a check-only asset nothing materializes, downstream of the four.
 """
 
 
@@ -19,6 +24,17 @@ from hostaway_pipeline.defs.resources import WarehouseResource
 from hostaway_pipeline.storage.account_registry import Account
 
 STALE_AFTER = timedelta(hours=26)  # the daily reconciliation plus slack for a queue behind the limiter
+
+ACCOUNT_FRESHNESS_KEY = dg.AssetKey(["hostaway", "account_freshness"])
+
+account_freshness = dg.AssetSpec(
+    ACCOUNT_FRESHNESS_KEY,
+    deps=HOSTAWAY_ASSETS,
+    group_name="hostaway_monitoring",
+    description="Check-only: whether every enabled account's listings, reservations, conversations and messages "
+                f"were reconciled in the last {STALE_AFTER.total_seconds() / 3600:g} h. Nothing materializes it; its "
+                "checks run on the hostaway_account_freshness schedule (every 6 h), never in an account's run.",
+)
 
 
 def last_materialized(instance: dg.DagsterInstance, asset_key: dg.AssetKey, account_id: int) -> datetime | None:
@@ -43,7 +59,7 @@ def stale_accounts(instance: dg.DagsterInstance, asset_key: dg.AssetKey, account
 def _freshness_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     name = asset.key.path[-1]
 
-    @dg.asset_check(asset=asset, name="every_account_reconciled_within_a_day",
+    @dg.asset_check(asset=ACCOUNT_FRESHNESS_KEY, name=f"{name}_every_account_reconciled_within_a_day",
                     description=f"Every enabled account's {name} partition was materialized in the last "
                                 f"{STALE_AFTER.total_seconds() / 3600:g} h (per account, unlike the asset's "
                                 "freshness policy)")
@@ -68,6 +84,7 @@ account_freshness_job = dg.define_asset_job(
     name="hostaway_account_freshness",
     selection=dg.AssetSelection.checks(*ACCOUNT_FRESHNESS_CHECKS),
     description="Runs only the per-account freshness checks (run history and registry; no API calls).",
+    executor_def=dg.in_process_executor,
 )
 
 account_freshness_schedule = dg.ScheduleDefinition(

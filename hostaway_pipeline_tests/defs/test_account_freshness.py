@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from hostaway_pipeline.defs.account_freshness import (
     ACCOUNT_FRESHNESS_CHECKS,
     STALE_AFTER,
+    account_freshness,
     account_freshness_job,
     stale_accounts,
 )
@@ -59,11 +60,12 @@ def _resources(warehouse: WarehouseResource) -> dict:
 
 
 def _run_checks(warehouse: WarehouseResource, instance: dg.DagsterInstance) -> dict[str, dg.AssetCheckEvaluation]:
-    definitions = dg.Definitions(assets=HOSTAWAY_ASSETS, asset_checks=ACCOUNT_FRESHNESS_CHECKS,
+    definitions = dg.Definitions(assets=[*HOSTAWAY_ASSETS, account_freshness], asset_checks=ACCOUNT_FRESHNESS_CHECKS,
                                  jobs=[account_freshness_job], resources=_resources(warehouse))
     result = definitions.resolve_job_def(account_freshness_job.name).execute_in_process(instance=instance)
     assert result.success
-    return {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
+    return {e.check_name.removesuffix("_every_account_reconciled_within_a_day"): e
+            for e in result.get_asset_check_evaluations()}
 
 
 def test_the_freshness_job_fails_checks_naming_stale_accounts_and_passes_once_synced(warehouse, engine):
