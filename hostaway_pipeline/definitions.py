@@ -6,6 +6,7 @@ import dagster as dg
 
 from hostaway_pipeline.defs.account_freshness import (
     ACCOUNT_FRESHNESS_CHECKS,
+    account_freshness,
     account_freshness_job,
     account_freshness_schedule,
 )
@@ -31,10 +32,12 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 
 
 defs = dg.Definitions(
-    assets=[*HOSTAWAY_ASSETS, *ANALYTICS_ASSETS],
+    assets=[*HOSTAWAY_ASSETS, account_freshness, *ANALYTICS_ASSETS],
     asset_checks=[*HOSTAWAY_CHECKS, *ACCOUNT_FRESHNESS_CHECKS],
     jobs=[reconcile_account_job, account_freshness_job, apply_webhook_events_job],
     schedules=[daily_reconciliation_schedule, account_freshness_schedule],
     sensors=[account_partitions_sensor, webhook_events_sensor, analytics_automation_sensor],
     resources=build_resources(),
+    # Runs wait on the API, not the CPU: one process per run, also for runs the UI launches of the assets.
+    executor=dg.in_process_executor,
 )
