@@ -11,10 +11,13 @@ from hostaway_pipeline_tests.conftest import REPOSITORY_ROOT
 def test_the_definitions_load_and_validate():
     dg.Definitions.validate_loadable(defs)
     repository = defs.get_repository_def()
-    asset_keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
+    asset_keys = {key.to_user_string() for key in repository.asset_graph.materializable_asset_keys}
     assert asset_keys == {"hostaway/listings", "hostaway/reservations", "hostaway/conversations", "hostaway/messages",
                           "hostaway_analytics/reservation_nights", "hostaway_analytics/listing_occupancy_monthly",
                           "hostaway_analytics/revenue_monthly", "hostaway_analytics/guest_response_times"}
+    # The all-accounts freshness checks' check-only asset: nothing materializes it.
+    external = {key.to_user_string() for key in repository.asset_graph.external_asset_keys}
+    assert external == {"hostaway/account_freshness"}
     assert {s.name for s in repository.schedule_defs} == {"daily_hostaway_reconciliation",
                                                           "hostaway_account_freshness"}
     assert "hostaway_account_partitions" in {s.name for s in repository.sensor_defs}
