@@ -21,7 +21,6 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 
-from hostaway_pipeline.local_stack import StackError
 from hostaway_pipeline.settings import ConfigurationError, load_settings
 from hostaway_pipeline.storage.account_registry import AccountError, AccountRegistry, parse_account_id
 
@@ -260,7 +259,7 @@ def cmd_sync(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from hostaway_pipeline.orchestration import ASSET_NAMES, account_statuses, sync_state_summary
+    from hostaway_pipeline.orchestration import ASSET_NAMES, account_statuses
 
     registry, _ = _registry_and_environment()
     accounts = registry.all()
@@ -273,15 +272,18 @@ def cmd_status(args: argparse.Namespace) -> None:
             synced = status.last_sync[name]
             when = f"{synced:%Y-%m-%d %H:%M:%S %Z}" if synced else "never"
             print(f"  {name:14} last sync {when:25} live rows {status.live_rows[name]}")
-            if name in status.sync_states:
-                print(f"  {'':14} {sync_state_summary(status.sync_states[name])}")
         print("  failing checks: " + (", ".join(status.failing_checks) or "none"))
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
-    from hostaway_pipeline.local_stack import run_dev
+    from hostaway_pipeline.environment import prepare_environment
+    from hostaway_pipeline.storage.engine import get_engine
 
-    run_dev(args.host, args.port)
+    prepared = prepare_environment()
+    get_engine(prepared.database_url)  # migrate before the UI starts
+    _dagster_instance()  # the API pool's limit is in place before the first run
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -368,8 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--full-refresh-messages", action="store_true",
                       help="re-read every conversation's messages, not only those whose markers moved")
     add(commands, "status", cmd_status, "per account: last sync per asset, live row counts, failing checks")
-    dev = add(commands, "dev", cmd_dev, "run the whole system locally: the Dagster UI and daemon (dagster dev) and "
-              "the webhook receiver, on this instance, until Ctrl-C")
+    dev = add(commands, "dev", cmd_dev, "start the Dagster UI and daemon (dagster dev) on this instance")
     dev.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
     dev.add_argument("--port", type=_port, default=3000, help="UI port (default 3000)")
     demo = add(commands, "demo", cmd_demo,
@@ -431,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "reads_settings", True):
             load_settings()  # every HOSTAWAY_* variable is checked before anything starts
         args.handler(args)
-    except (AccountError, ConfigurationError, CommandError, StackError) as error:
+    except (AccountError, ConfigurationError, CommandError) as error:
         return _fail(str(error), 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
