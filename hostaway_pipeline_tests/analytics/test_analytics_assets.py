@@ -18,11 +18,13 @@ from hostaway_pipeline_tests.pipeline_harness import TIME_SCALE, build_harness
 
 ACCOUNT = 41001
 OTHER_ACCOUNT = 41002
+EMPTY_ACCOUNT = 41003
 
 
 @pytest.fixture
 def simulator():
-    with SimulatorServer(accounts={ACCOUNT: 80, OTHER_ACCOUNT: 30}, seed=5, time_scale=TIME_SCALE) as sim:
+    accounts = {ACCOUNT: 80, OTHER_ACCOUNT: 30, EMPTY_ACCOUNT: "empty"}
+    with SimulatorServer(accounts=accounts, seed=5, time_scale=TIME_SCALE) as sim:
         yield sim
 
 
@@ -34,6 +36,7 @@ def harness(engine, database_url, simulator, pipeline_settings_env):
     harness = build_harness(database_url, simulator)
     harness.register(ACCOUNT)
     harness.register(OTHER_ACCOUNT)
+    harness.register(EMPTY_ACCOUNT)
     return harness
 
 
@@ -102,6 +105,15 @@ def test_materialized_analytics_agree_with_sql_over_the_synced_tables(harness, e
 def _rows(engine, sql: str, **params) -> list:
     with engine.connect() as connection:
         return list(connection.execute(sa.text(sql), params))
+
+
+def test_an_account_with_nothing_booked_materializes_green_with_zero_rows(harness, engine):
+    assert harness.materialize(EMPTY_ACCOUNT).success
+    result = _materialize_analytics(harness, EMPTY_ACCOUNT)
+    assert result.success
+    for name in analytics_tables.ANALYTICS_TABLES:
+        assert _metadata(result, name)["dagster/row_count"] == 0
+        assert read_table(name, [EMPTY_ACCOUNT], engine=engine).empty
 
 
 def _rows_per_account(engine) -> dict[str, dict[int, int]]:
