@@ -21,6 +21,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 
+from hostaway_pipeline.local_stack import StackError
 from hostaway_pipeline.settings import ConfigurationError, load_settings
 from hostaway_pipeline.storage.account_registry import AccountError, AccountRegistry, parse_account_id
 
@@ -276,14 +277,9 @@ def cmd_status(args: argparse.Namespace) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
-    from hostaway_pipeline.environment import prepare_environment
-    from hostaway_pipeline.storage.engine import get_engine
+    from hostaway_pipeline.local_stack import run_dev
 
-    prepared = prepare_environment()
-    get_engine(prepared.database_url)  # migrate before the UI starts
-    _dagster_instance()  # the API pool's limit is in place before the first run
-    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
+    run_dev(args.host, args.port)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -370,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--full-refresh-messages", action="store_true",
                       help="re-read every conversation's messages, not only those whose markers moved")
     add(commands, "status", cmd_status, "per account: last sync per asset, live row counts, failing checks")
-    dev = add(commands, "dev", cmd_dev, "start the Dagster UI and daemon (dagster dev) on this instance")
+    dev = add(commands, "dev", cmd_dev, "run the whole system locally: the Dagster UI and daemon (dagster dev) and "
+              "the webhook receiver, on this instance, until Ctrl-C")
     dev.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
     dev.add_argument("--port", type=_port, default=3000, help="UI port (default 3000)")
     demo = add(commands, "demo", cmd_demo,
@@ -432,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "reads_settings", True):
             load_settings()  # every HOSTAWAY_* variable is checked before anything starts
         args.handler(args)
-    except (AccountError, ConfigurationError, CommandError) as error:
+    except (AccountError, ConfigurationError, CommandError, StackError) as error:
         return _fail(str(error), 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)

@@ -56,6 +56,13 @@ assert (RATE_LIMIT_PERIOD_SECONDS_MAX * (1 + RATE_LIMIT_MARGIN_MAX) + RATE_LIMIT
 # Dagster refuses more slots per pool (its DAGSTER_MAX_GLOBAL_OP_CONCURRENCY_LIMIT default).
 API_POOL_LIMIT_DEFAULT = 4
 API_POOL_LIMIT_MAX = 1000
+WEBHOOK_HOST_DEFAULT = "127.0.0.1"
+WEBHOOK_PORT_DEFAULT = 8787
+# Dagster's own sensor default is 30 s; 15 keeps POST-to-row well inside 30 s (docs/performance.md).
+WEBHOOK_SENSOR_INTERVAL_SECONDS_DEFAULT = 15
+WEBHOOK_SENSOR_INTERVAL_SECONDS_MAX = 3600
+WEBHOOK_RETENTION_DAYS_DEFAULT = 7
+WEBHOOK_RETENTION_DAYS_MAX = 3650
 
 # Card data is never stored, whatever the configuration says.
 ALWAYS_REDACTED_FIELDS: frozenset[str] = frozenset(
@@ -141,6 +148,16 @@ def _seconds(environ: Mapping[str, str], name: str, default: float, minimum: flo
     if value is None or not minimum <= value <= maximum:
         raise ConfigurationError(f"{name}={text!r} must be {what}: seconds between {minimum:g} and {maximum:g}")
     return value
+
+
+def _webhook_port(environ: Mapping[str, str]) -> int:
+    name = "HOSTAWAY_WEBHOOK_PORT"
+    text = _env(name, environ)
+    if text is None:
+        return WEBHOOK_PORT_DEFAULT
+    if not re.fullmatch(r"[0-9]{1,5}", text.strip()) or not 1 <= int(text) <= 65535:
+        raise ConfigurationError(f"{name}={text!r} must be a TCP port (1-65535)")
+    return int(text)
 
 
 def _margin(environ: Mapping[str, str]) -> float:
@@ -324,6 +341,10 @@ class Settings:
     api_pool_limit: int
     webhook_login: str | None = field(default=None, repr=False)
     webhook_password: str | None = field(default=None, repr=False)
+    webhook_host: str = WEBHOOK_HOST_DEFAULT
+    webhook_port: int = WEBHOOK_PORT_DEFAULT
+    webhook_sensor_interval_seconds: int = WEBHOOK_SENSOR_INTERVAL_SECONDS_DEFAULT
+    webhook_retention_days: int = WEBHOOK_RETENTION_DAYS_DEFAULT
 
     @property
     def uses_embedded_postgres(self) -> bool:
@@ -369,4 +390,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                                      "the number of slots of the Dagster pool hostaway_api"),
         webhook_login=_env("HOSTAWAY_WEBHOOK_LOGIN", env),
         webhook_password=_env("HOSTAWAY_WEBHOOK_PASSWORD", env),
+        webhook_host=(_env("HOSTAWAY_WEBHOOK_HOST", env) or WEBHOOK_HOST_DEFAULT).strip(),
+        webhook_port=_webhook_port(env),
+        webhook_sensor_interval_seconds=_whole_number(
+            env, "HOSTAWAY_WEBHOOK_SENSOR_INTERVAL", WEBHOOK_SENSOR_INTERVAL_SECONDS_DEFAULT,
+            WEBHOOK_SENSOR_INTERVAL_SECONDS_MAX, "the seconds between ticks of the hostaway_webhook_events sensor"),
+        webhook_retention_days=_whole_number(
+            env, "HOSTAWAY_WEBHOOK_RETENTION_DAYS", WEBHOOK_RETENTION_DAYS_DEFAULT, WEBHOOK_RETENTION_DAYS_MAX,
+            "the days an applied webhook event is kept before it is pruned"),
     )

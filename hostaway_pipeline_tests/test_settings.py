@@ -100,6 +100,10 @@ def test_the_variables_found_in_settings_are_the_documented_ones():
     ("HOSTAWAY_API_BASE_URL", "ftp://api.hostaway.com/v1"), ("HOSTAWAY_API_BASE_URL", "https://api.hostaway.com:99999"),
     ("HOSTAWAY_API_BASE_URL", "https://api.hostaway.com/v1?x=1"),
     ("HOSTAWAY_EGRESS_ID", "office ip"), ("HOSTAWAY_EGRESS_ID", "x" * 101),
+    ("HOSTAWAY_WEBHOOK_PORT", "0"), ("HOSTAWAY_WEBHOOK_PORT", "65536"), ("HOSTAWAY_WEBHOOK_PORT", "²"),
+    ("HOSTAWAY_WEBHOOK_PORT", "http"), ("HOSTAWAY_WEBHOOK_SENSOR_INTERVAL", "0"),
+    ("HOSTAWAY_WEBHOOK_SENSOR_INTERVAL", "15s"), ("HOSTAWAY_WEBHOOK_SENSOR_INTERVAL", "3601"),
+    ("HOSTAWAY_WEBHOOK_RETENTION_DAYS", "0"), ("HOSTAWAY_WEBHOOK_RETENTION_DAYS", "7.5"),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable_and_the_value(variable, value):
     with pytest.raises(ConfigurationError) as raised:
@@ -133,9 +137,20 @@ def test_a_bad_value_that_may_hold_a_secret_is_named_but_not_shown(variable, val
     ("HOSTAWAY_API_BASE_URL", "https://hostaway.example:8443/v1", "api_base_url", "https://hostaway.example:8443/v1"),
     ("HOSTAWAY_DATABASE_URL", "postgres://u:p@db.example/h", "database_url", "postgres://u:p@db.example/h"),
     ("HOSTAWAY_EGRESS_ID", "eu-west-1/203.0.113.7", "egress_id", "eu-west-1/203.0.113.7"),
+    ("HOSTAWAY_WEBHOOK_PORT", "65535", "webhook_port", 65535),
+    ("HOSTAWAY_WEBHOOK_HOST", " 0.0.0.0 ", "webhook_host", "0.0.0.0"),
+    ("HOSTAWAY_WEBHOOK_SENSOR_INTERVAL", "5", "webhook_sensor_interval_seconds", 5),
+    ("HOSTAWAY_WEBHOOK_RETENTION_DAYS", "30", "webhook_retention_days", 30),
 ])
+
 def test_sound_values_at_the_bounds_are_accepted(variable, value, attribute, expected):
     assert getattr(load_settings({variable: value}), attribute) == expected
+
+
+def test_webhook_defaults_are_the_documented_ones():
+    settings = load_settings({})
+    assert (settings.webhook_host, settings.webhook_port) == ("127.0.0.1", 8787)
+    assert (settings.webhook_sensor_interval_seconds, settings.webhook_retention_days) == (15, 7)
 
 
 @pytest.mark.parametrize("variable", VARIABLES)

@@ -7,6 +7,11 @@ order, so an event can commit below the cursor; and a failed event stays ``pendi
 nothing new is pending and no apply run is queued or running, a sweep requests the pending events below
 the cursor that were received over ``sweep_after_seconds`` ago.
 
+Housekeeping rides on the same ticks: every tick makes the events of accounts registered since they
+arrived pending again (``requeue_registered_accounts``, one indexed update), and once an hour the events
+applied more than ``HOSTAWAY_WEBHOOK_RETENTION_DAYS`` ago are pruned (the cursor remembers when).
+The tick interval is ``HOSTAWAY_WEBHOOK_SENSOR_INTERVAL`` (default 15 s).
+
 Why not starved: apply runs carry ``dagster/priority`` 10 (reconciliation -1, backfills and the UI 0), so
 the queue starts them first; they have no partition tag (the one-run-per-account limit does not hold
 them behind a reconciliation) and no ``hostaway_api`` pool (they make no API call, so never wait for a slot).
@@ -15,17 +20,21 @@ them behind a reconciliation) and no ``hostaway_api`` pool (they make no API cal
 # No ``from __future__ import annotations``: Dagster reads the config and resource annotations as types.
 
 import json
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
 
 import dagster as dg
 
 from hostaway_pipeline.defs.resources import WarehouseResource
 from hostaway_pipeline.defs.webhook_jobs import APPLY_JOB_NAME, apply_run_config, apply_webhook_events_job
+from hostaway_pipeline.settings import load_settings
 from hostaway_pipeline.webhooks.apply import pending_range
+from hostaway_pipeline.webhooks.event_store import prune_applied, requeue_registered_accounts
 
-DEFAULT_INTERVAL_SECONDS = 15
 MAX_EVENTS_PER_RUN = 1000
 SWEEP_AFTER_SECONDS = 60.0
+PRUNE_EVERY_SECONDS = 3600.0
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
              dg.DagsterRunStatus.STARTED]
 
@@ -34,6 +43,7 @@ IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dag
 class WebhookCursor:
     next_event_id: int = 1
     sweeps: int = 0
+    pruned_at: float = 0.0  # epoch seconds of the last prune
 
     @classmethod
     def parse(cls, cursor: str | None) -> "WebhookCursor":
@@ -47,29 +57,48 @@ def _apply_run_in_flight(instance: dg.DagsterInstance) -> bool:
     return bool(instance.get_run_ids(dg.RunsFilter(job_name=APPLY_JOB_NAME, statuses=IN_FLIGHT), limit=1))
 
 
-def build_webhook_events_sensor(minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
+def _housekeeping(engine, cursor: WebhookCursor, retention: timedelta, log) -> WebhookCursor:
+    requeued = requeue_registered_accounts(engine)
+    if requeued:
+        log.info(f"{requeued} stored events of newly registered accounts are pending again")
+    now = time.time()
+    if now - cursor.pruned_at < PRUNE_EVERY_SECONDS:
+        return cursor
+    pruned = prune_applied(engine, retention)
+    if pruned:
+        log.info(f"pruned {pruned} webhook events applied more than {retention.days} days ago")
+    return replace(cursor, pruned_at=now)
+
+
+def build_webhook_events_sensor(minimum_interval_seconds: int | None = None,
                                 max_events_per_run: int = MAX_EVENTS_PER_RUN,
-                                sweep_after_seconds: float = SWEEP_AFTER_SECONDS) -> dg.SensorDefinition:
+                                sweep_after_seconds: float = SWEEP_AFTER_SECONDS,
+                                retention_days: int | None = None) -> dg.SensorDefinition:
+    settings = load_settings() if minimum_interval_seconds is None or retention_days is None else None
+    interval = minimum_interval_seconds or settings.webhook_sensor_interval_seconds  # type: ignore[union-attr]
+    retention = timedelta(days=retention_days or settings.webhook_retention_days)  # type: ignore[union-attr]
+
     @dg.sensor(name="hostaway_webhook_events", job=apply_webhook_events_job,
-               minimum_interval_seconds=minimum_interval_seconds, default_status=dg.DefaultSensorStatus.RUNNING,
+               minimum_interval_seconds=interval, default_status=dg.DefaultSensorStatus.RUNNING,
                description="Starts one apply run per tick for the next id range of pending webhook events, and "
                            "sweeps up events committed late or left to retry.")
     def webhook_events_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
-        cursor = WebhookCursor.parse(context.cursor)
+        cursor = _housekeeping(warehouse.engine, WebhookCursor.parse(context.cursor), retention, context.log)
         found = pending_range(warehouse.engine, cursor.next_event_id, max_events_per_run)
         if found is not None:
             first, last, count = found
             run_key = f"webhook-events-{first}-{last}"
-            next_cursor = WebhookCursor(last + 1, cursor.sweeps)
+            next_cursor = replace(cursor, next_event_id=last + 1)
         else:
             if _apply_run_in_flight(context.instance):
-                return dg.SkipReason("no new pending events; an apply run is in flight, so no sweep yet")
+                return dg.SensorResult(skip_reason="no new pending events; an apply run is in flight, so no sweep yet",
+                                       cursor=cursor.dump())
             found = pending_range(warehouse.engine, 1, max_events_per_run, received_before_seconds=sweep_after_seconds)
             if found is None:
-                return dg.SkipReason("no pending webhook events")
+                return dg.SensorResult(skip_reason="no pending webhook events", cursor=cursor.dump())
             first, last, count = found
             run_key = f"webhook-sweep-{cursor.sweeps + 1}-{first}-{last}"
-            next_cursor = WebhookCursor(max(cursor.next_event_id, last + 1), cursor.sweeps + 1)
+            next_cursor = replace(cursor, next_event_id=max(cursor.next_event_id, last + 1), sweeps=cursor.sweeps + 1)
         context.log.info(f"{count} pending webhook events in {first}..{last} ({run_key})")
         return dg.SensorResult(
             run_requests=[dg.RunRequest(run_key=run_key, run_config=apply_run_config(first, last),

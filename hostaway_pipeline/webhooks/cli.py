@@ -84,7 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     settings = load_settings()
     credentials = webhook_credentials(settings)  # refuse to start before anything else happens
-    address = listen_address()
+    address = listen_address(settings)
     host = args.host or address.host
     port = address.port if args.port is None else args.port
     if not 0 <= port <= 65535:

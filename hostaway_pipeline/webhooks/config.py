@@ -1,21 +1,27 @@
 """The receiver's configuration: where it listens and the credentials Hostaway must send.
 
-``HOSTAWAY_WEBHOOK_HOST`` (default 127.0.0.1) and ``HOSTAWAY_WEBHOOK_PORT`` (8787) are read here;
-``HOSTAWAY_WEBHOOK_LOGIN`` and ``HOSTAWAY_WEBHOOK_PASSWORD`` come from ``settings.py``, which reads them
-for registration too. The password only ever comes from the environment, never argv.
+Address: ``HOSTAWAY_WEBHOOK_HOST`` (default 127.0.0.1) and ``HOSTAWAY_WEBHOOK_PORT`` (8787), validated in
+``settings.py`` with every other variable. Credentials: ``HOSTAWAY_WEBHOOK_LOGIN`` and
+``HOSTAWAY_WEBHOOK_PASSWORD``, from the environment only, never argv. A deployment must set them
+(``webhooks serve`` refuses to start without them); the local stack (``dev``, ``demo``) generates a pair
+once instead and keeps it in the pipeline home encrypted with the secrets key, so the receiver and the
+webhooks registered at the stand-in keep agreeing across restarts.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from hostaway_pipeline.settings import ConfigurationError, Settings
+from hostaway_pipeline.storage.secret_box import secret_box_from_settings
 from hostaway_pipeline.webhooks.receiver import BasicCredentials
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8787
+LOCAL_CREDENTIALS_FILE = "webhook_credentials.enc"
+LOCAL_LOGIN = "hostaway-pipeline-local"
 
 
 @dataclass(frozen=True)
@@ -24,15 +30,8 @@ class ListenAddress:
     port: int
 
 
-def listen_address(environ: Mapping[str, str] | None = None) -> ListenAddress:
-    env = os.environ if environ is None else environ
-    host = (env.get("HOSTAWAY_WEBHOOK_HOST") or "").strip() or DEFAULT_HOST
-    port_text = (env.get("HOSTAWAY_WEBHOOK_PORT") or "").strip()
-    if not port_text:
-        return ListenAddress(host, DEFAULT_PORT)
-    if not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
-        raise ConfigurationError(f"HOSTAWAY_WEBHOOK_PORT={port_text!r} must be a TCP port (0-65535)")
-    return ListenAddress(host, int(port_text))
+def listen_address(settings: Settings) -> ListenAddress:
+    return ListenAddress(settings.webhook_host, settings.webhook_port)
 
 
 def webhook_credentials(settings: Settings) -> BasicCredentials:
@@ -47,3 +46,30 @@ def webhook_credentials(settings: Settings) -> BasicCredentials:
     if ":" in settings.webhook_login:
         raise ConfigurationError("HOSTAWAY_WEBHOOK_LOGIN must not contain ':' (HTTP Basic cannot carry it)")
     return BasicCredentials(settings.webhook_login, settings.webhook_password)
+
+
+def local_webhook_credentials(settings: Settings) -> tuple[BasicCredentials, bool]:
+    """The configured pair when both are set, else the local stack's generated pair (created once).
+
+    Returns the credentials and whether they were generated. The generated password is stored encrypted
+    (Fernet, the secrets key) in ``<home>/webhook_credentials.enc``; it is never printed.
+    """
+    if settings.webhook_login or settings.webhook_password:
+        return webhook_credentials(settings), False
+    box = secret_box_from_settings(settings)
+    path = Path(settings.home) / LOCAL_CREDENTIALS_FILE
+    if path.exists():
+        stored = json.loads(box.decrypt(path.read_bytes()))
+        return BasicCredentials(stored["login"], stored["password"]), True
+    credentials = BasicCredentials(LOCAL_LOGIN, secrets.token_urlsafe(32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".tmp{os.getpid()}")
+    temporary.write_bytes(box.encrypt(json.dumps({"login": credentials.login, "password": credentials.password})))
+    os.chmod(temporary, 0o600)
+    temporary.replace(path)
+    return credentials, True
+
+
+def credentials_environment(credentials: BasicCredentials) -> dict[str, str]:
+    """The variables that hand the pair to a child process (its environment, never its argv)."""
+    return {"HOSTAWAY_WEBHOOK_LOGIN": credentials.login, "HOSTAWAY_WEBHOOK_PASSWORD": credentials.password}

@@ -69,6 +69,12 @@ def tick(warehouse: WarehouseResource, cursor: str | None, instance: dg.DagsterI
     return result
 
 
+def skipped(result: dg.SensorResult | dg.SkipReason) -> bool:
+    if isinstance(result, dg.SkipReason):
+        return True
+    return not result.run_requests and result.skip_reason is not None
+
+
 def requested_range(result: dg.SensorResult | dg.SkipReason) -> tuple[str | None, dict]:
     assert isinstance(result, dg.SensorResult) and result.run_requests is not None
     [request] = result.run_requests
@@ -91,7 +97,7 @@ def test_a_restart_with_the_saved_cursor_does_not_request_the_same_range_again(s
     store.receive(body(ACCOUNTS[0], 1))
     first_tick = tick(warehouse, None)
     assert isinstance(first_tick, dg.SensorResult)
-    assert isinstance(tick(warehouse, first_tick.cursor), dg.SkipReason)
+    assert skipped(tick(warehouse, first_tick.cursor))
 
 
 def received_an_hour_ago(store: WebhookEventStore, engine: Engine) -> int:
@@ -120,4 +126,44 @@ def test_no_sweep_while_an_apply_run_is_in_flight(store, warehouse, engine):
     late = received_an_hour_ago(store, engine)
     instance = dg.DagsterInstance.ephemeral()
     instance.create_run_for_job(apply_webhook_events_job, run_config=apply_run_config(late, late))
-    assert isinstance(tick(warehouse, WebhookCursor(next_event_id=late + 1).dump(), instance), dg.SkipReason)
+    assert skipped(tick(warehouse, WebhookCursor(next_event_id=late + 1).dump(), instance))
+
+
+def unregistered_body(account_id: int) -> bytes:
+    return body(account_id, 77)
+
+
+def test_events_of_an_account_registered_later_are_requested_on_the_next_tick(store, warehouse, engine):
+    newcomer = 6161
+    event_id = store.receive(unregistered_body(newcomer)).event_id
+    assert [event.status for event in stored_events(engine)] == ["unknown_account"]
+    waiting = tick(warehouse, None)
+    assert skipped(waiting)
+    register_account(engine, newcomer)
+    assert requested_range(tick(warehouse, waiting.cursor if isinstance(waiting, dg.SensorResult) else None)) == (
+        f"webhook-events-{event_id}-{event_id}", {"first_event_id": event_id, "last_event_id": event_id})
+    assert [event.status for event in stored_events(engine)] == ["pending"]
+
+
+def test_applied_events_past_retention_are_pruned_once_an_hour(store, warehouse, engine):
+    old, recent = (store.receive(body(ACCOUNTS[0], object_id)).event_id for object_id in (1, 2))
+    with engine.begin() as connection:
+        connection.execute(sa.update(tables.webhook_events).values(status="applied", applied_at=sa.func.now()))
+        connection.execute(sa.update(tables.webhook_events).where(tables.webhook_events.c.event_id == old)
+                           .values(applied_at=sa.text("now() - interval '8 days'")))
+    first = tick(warehouse, None)
+    assert [event.event_id for event in stored_events(engine)] == [recent]
+    assert isinstance(first, dg.SensorResult) and WebhookCursor.parse(first.cursor).pruned_at > 0
+    with engine.begin() as connection:  # now older than retention too, but the last prune was moments ago
+        connection.execute(sa.update(tables.webhook_events).values(applied_at=sa.text("now() - interval '9 days'")))
+    tick(warehouse, first.cursor)
+    assert [event.event_id for event in stored_events(engine)] == [recent]
+    tick(warehouse, None)  # a cursor without a prune time prunes
+    assert stored_events(engine) == []
+
+
+def test_the_tick_interval_and_retention_come_from_the_settings(monkeypatch, pipeline_settings_env):
+    monkeypatch.setenv("HOSTAWAY_WEBHOOK_SENSOR_INTERVAL", "5")
+    assert build_webhook_events_sensor().minimum_interval_seconds == 5
+    monkeypatch.delenv("HOSTAWAY_WEBHOOK_SENSOR_INTERVAL")
+    assert build_webhook_events_sensor().minimum_interval_seconds == 15
