@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster._utils.tags import TagConcurrencyLimitsCounter
 
 from hostaway_pipeline.definitions import defs
+from hostaway_pipeline.defs.webhook_jobs import apply_webhook_events_job
 from hostaway_pipeline_tests.conftest import REPOSITORY_ROOT
 
 
@@ -41,7 +43,23 @@ def test_the_production_instance_queues_runs_with_one_run_per_account_at_a_time(
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         config = instance.get_concurrency_config()
         assert config.run_queue_config.max_concurrent_runs == 4
-        assert config.run_queue_config.tag_concurrency_limits == [
-            {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
-        ]
+        limits = config.run_queue_config.tag_concurrency_limits
         assert config.pool_config.pool_granularity.value == "op"
+        assert instance.run_monitoring_enabled and instance.run_retries_enabled
+        assert instance.run_retries_max_retries == 1
+    account_run = {"dagster/partition": "101"}
+    three_accounts = [_Tagged({"dagster/partition": str(account_id)}) for account_id in (1, 2, 3)]
+    assert TagConcurrencyLimitsCounter(limits, [_Tagged(account_run)]).is_blocked(_Tagged(account_run))
+    assert not TagConcurrencyLimitsCounter(limits, [_Tagged({"dagster/partition": "7"})]).is_blocked(
+        _Tagged(account_run))
+    # Three account runs in flight: a fourth waits, the webhook apply run takes the kept slot.
+    assert TagConcurrencyLimitsCounter(limits, three_accounts).is_blocked(_Tagged(account_run))
+    apply_run = _Tagged(dict(apply_webhook_events_job.tags))
+    assert not TagConcurrencyLimitsCounter(limits, three_accounts).is_blocked(apply_run)
+
+
+class _Tagged:
+    """What the run queue looks at: a run's tags."""
+
+    def __init__(self, tags: dict[str, str]) -> None:
+        self.tags = tags
