@@ -29,6 +29,10 @@ Config keys (``POST`` changes only the keys given and answers the whole config; 
                            true count; the first page; or 400
     count_with_cursor      "total" | "remaining"         count with an afterId: all matching rows, or the
                                                          rows from this page on
+    latest_activity_reading "every_change" | "not_on_edits"
+                           which reservation changes move latestActivityOn: every change, or only
+                           bookings and sent messages (an edit, status change or cancellation moves
+                           updatedOn alone)
 
 Fault rules (see ``faults``), e.g. ``{"kind": "page_drift", "endpoint": "conversations",
 "action": "delete", "target": "served", "rows": 2, "after": 1, "count": 1}`` or

@@ -17,7 +17,7 @@ from hostaway_pipeline.simulator.drift import apply_page_drift
 from hostaway_pipeline.simulator.errors import INVALID_TOKEN_MESSAGE, ApiError
 from hostaway_pipeline.simulator.faults import FaultRule
 from hostaway_pipeline.simulator.simtime import format_timestamp
-from hostaway_pipeline.simulator.store import AccountState, SimulatorStore
+from hostaway_pipeline.simulator.store import LATEST_ACTIVITY_READINGS, AccountState, SimulatorStore
 from hostaway_pipeline.simulator.tokens import TokenRegistry, TokenState
 from hostaway_pipeline.simulator.wire import Request, Response, json_response
 
@@ -28,8 +28,9 @@ TOKEN_RESPONSE_SHAPES = ("plain", "wrapped")
 class RuntimeConfig:
     """Behaviour switches an operator can flip while the simulator runs (``POST /__admin/config``).
 
-    ``after_id_reading``, ``after_id_unknown`` and ``count_with_cursor`` serve the readings the docs
-    leave open (see ``queries``); each default is the documented (or most literal) reading.
+    ``after_id_reading``, ``after_id_unknown``, ``count_with_cursor`` (see ``queries``) and
+    ``latest_activity_reading`` (see ``store``) serve the readings the docs leave open; each default is
+    the documented (or most literal) reading.
     """
 
     token_response_shape: str = "plain"
@@ -37,6 +38,7 @@ class RuntimeConfig:
     after_id_reading: str = "keyset"
     after_id_unknown: str = "empty"
     count_with_cursor: str = "total"
+    latest_activity_reading: str = "every_change"
 
     def update(self, changes: Mapping[str, Any]) -> None:
         unknown = set(changes) - set(self.as_dict())
@@ -63,6 +65,7 @@ class RuntimeConfig:
             "after_id_reading": self.after_id_reading,
             "after_id_unknown": self.after_id_unknown,
             "count_with_cursor": self.count_with_cursor,
+            "latest_activity_reading": self.latest_activity_reading,
         }
 
 
@@ -70,6 +73,7 @@ _CHOICES = {
     "after_id_reading": queries.AFTER_ID_READINGS,
     "after_id_unknown": queries.AFTER_ID_UNKNOWN,
     "count_with_cursor": queries.COUNT_WITH_CURSOR,
+    "latest_activity_reading": LATEST_ACTIVITY_READINGS,
 }
 
 

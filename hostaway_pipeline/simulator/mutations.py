@@ -1,9 +1,9 @@
 """Changes to an account the way Hostaway makes them: bookings, edits, cancellations, messages, listings.
 
-Each change takes a fresh, strictly increasing stamp, bumps ``updatedOn`` / ``latestActivityOn`` and the
-conversation markers like the real system, and reports the ids it touched plus the webhook events it
-would fire. Choices come from the account's seeded RNG, so the same sequence of requests on the same
-seed always touches the same objects.
+Each change takes a fresh, strictly increasing stamp, bumps ``updatedOn`` / ``latestActivityOn`` (an edit
+moves the latter only under the ``every_change`` reading, see ``store``) and the conversation markers,
+and reports the ids it touched plus the webhook events it would fire. Choices come from the account's
+seeded RNG, so the same sequence of requests on the same seed always touches the same objects.
 """
 
 from __future__ import annotations
@@ -128,10 +128,10 @@ def create_booking(state: AccountState) -> Booking:
 
 
 def touch_reservation(state: AccountState, reservation_id: int) -> None:
-    """An edit with no visible field change: new ``updatedOn`` and ``latestActivityOn`` (now)."""
+    """An edit with no visible field change: new ``updatedOn`` (and ``latestActivityOn``, per the reading)."""
     stamp = state.next_stamp()
     state.replace_reservation(reservation_id, {"updatedOn": format_timestamp(stamp)})
-    state.record_activity(reservation_id, stamp)
+    state.record_edit(reservation_id, stamp)
 
 
 def send_host_message(state: AccountState, conversation_id: int) -> JsonObject:
@@ -266,7 +266,7 @@ def _update_reservations(state: AccountState, count: int, result: MutationResult
         if reservation["status"] == "new":
             changes["status"] = "modified"
         state.replace_reservation(reservation_id, changes)
-        state.record_activity(reservation_id, stamp)
+        state.record_edit(reservation_id, stamp)
         result.add("update_reservations", reservation_id)
         result.events.append(WebhookEvent("reservation.updated", reservation_id))
 
@@ -292,7 +292,7 @@ def _cancel_reservations(state: AccountState, count: int, result: MutationResult
                 if message["status"] == "awaiting":
                     state.replace_message(message["id"], {"status": "cancelled_by_system", "updatedOn": text})
             state.refresh_conversation(conversation_id)
-        state.record_activity(reservation_id, stamp)
+        state.record_edit(reservation_id, stamp)
         result.add("cancel_reservations", reservation_id)
         result.events.append(WebhookEvent("reservation.updated", reservation_id))
 
@@ -306,7 +306,7 @@ def _status_changes(state: AccountState, count: int, result: MutationResult) -> 
         state.replace_reservation(
             reservation_id, {"status": new_status, "updatedOn": format_timestamp(stamp)}
         )
-        state.record_activity(reservation_id, stamp)
+        state.record_edit(reservation_id, stamp)
         result.add("status_changes", reservation_id)
         result.events.append(WebhookEvent("reservation.updated", reservation_id))
 

@@ -227,6 +227,7 @@ class SimulatorServer:
                 "count_with_cursor": count_with_cursor,
             }
         )
+        self.store.set_latest_activity_reading(self.config.latest_activity_reading)
         self.policy = RateLimitPolicy(
             ip_limit=ip_limit, account_limit=account_limit, window_seconds=window_seconds / time_scale
         )
@@ -508,9 +509,12 @@ class SimulatorServer:
         - ``after_id_reading``: ``"keyset"`` | ``"id_order"`` | ``"ignored"`` (see ``queries``);
         - ``after_id_unknown``: ``"empty"`` | ``"first_page"`` | ``"error"``: an ``afterId`` of 0 or one
           matching no row of the filtered set;
-        - ``count_with_cursor``: ``"total"`` | ``"remaining"``.
+        - ``count_with_cursor``: ``"total"`` | ``"remaining"``;
+        - ``latest_activity_reading``: ``"every_change"`` | ``"not_on_edits"``: which reservation changes
+          move ``latestActivityOn`` (see ``store``).
         """
         self.config.update(changes)
+        self.store.set_latest_activity_reading(self.config.latest_activity_reading)
         return self.config.as_dict()
 
     def add_fault(self, spec: Mapping[str, Any] | None = None, **fields: Any) -> dict[str, Any]:

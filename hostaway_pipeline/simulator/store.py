@@ -41,6 +41,10 @@ _EMBEDDED_RESERVATION_OVERRIDES: dict[str, Any] = {
 }
 # Statuses that can be the conversation preview (cancelled scheduled messages never are).
 _PREVIEW_STATUSES = frozenset({"sent", "awaiting"})
+# Which changes move a reservation's ``latestActivityOn`` (the docs do not say): ``every_change`` (edits,
+# status changes and cancellations too: the most literal reading of "latest activity") or
+# ``not_on_edits`` (only bookings and sent messages; an edit moves ``updatedOn`` alone).
+LATEST_ACTIVITY_READINGS = ("every_change", "not_on_edits")
 
 
 class AccountState:
@@ -70,6 +74,7 @@ class AccountState:
         self.message_ids_by_conversation: dict[int, list[int]] = {cid: [] for cid in self.conversations}
         self.preview_by_conversation: dict[int, int] = {}
         self.webhooks: dict[int, JsonObject] = {}
+        self.latest_activity_reading = LATEST_ACTIVITY_READINGS[0]
         for message in generated.messages:
             self._index_message(message)
         for conversation_id in self.conversations:
@@ -145,6 +150,12 @@ class AccountState:
         listing = self.listings[reservation["listingMapId"]]
         if text > listing["latestActivityOn"]:
             self.listings[listing["id"]] = {**listing, "latestActivityOn": text}
+
+    def record_edit(self, reservation_id: int, stamp: datetime) -> None:
+        """An edit of the reservation itself (fields, status, cancellation): its ``latestActivityOn`` moves
+        only under the ``every_change`` reading (``LATEST_ACTIVITY_READINGS``); ``updatedOn`` always does."""
+        if self.latest_activity_reading == "every_change":
+            self.record_activity(reservation_id, stamp)
 
     def add_listing(self, listing: JsonObject) -> None:
         self.listings[listing["id"]] = listing
@@ -244,6 +255,16 @@ class SimulatorStore:
         self.world_epoch = world_epoch
         self.lock = threading.RLock()
         self.accounts: dict[int, AccountState] = {}
+        self.latest_activity_reading = LATEST_ACTIVITY_READINGS[0]
+
+    def set_latest_activity_reading(self, reading: str) -> None:
+        """Which changes move ``latestActivityOn`` from now on, for every account (and those added later)."""
+        if reading not in LATEST_ACTIVITY_READINGS:
+            raise ValueError(f"latest_activity_reading must be one of {LATEST_ACTIVITY_READINGS}, got {reading!r}")
+        with self.lock:
+            self.latest_activity_reading = reading
+            for state in self.accounts.values():
+                state.latest_activity_reading = reading
 
     def add_account(self, account_id: int, size: AccountSize) -> AccountState:
         if isinstance(account_id, bool) or not isinstance(account_id, int) or account_id <= 0:
@@ -256,6 +277,7 @@ class SimulatorStore:
         with self.lock:
             if account_id in self.accounts:
                 raise ValueError(f"account {account_id} already exists")
+            state.latest_activity_reading = self.latest_activity_reading
             self.accounts[account_id] = state
         return state
 
