@@ -260,7 +260,7 @@ def cmd_sync(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from hostaway_pipeline.orchestration import ASSET_NAMES, account_statuses
+    from hostaway_pipeline.orchestration import ASSET_NAMES, account_statuses, sync_state_summary
 
     registry, _ = _registry_and_environment()
     accounts = registry.all()
@@ -273,6 +273,8 @@ def cmd_status(args: argparse.Namespace) -> None:
             synced = status.last_sync[name]
             when = f"{synced:%Y-%m-%d %H:%M:%S %Z}" if synced else "never"
             print(f"  {name:14} last sync {when:25} live rows {status.live_rows[name]}")
+            if name in status.sync_states:
+                print(f"  {'':14} {sync_state_summary(status.sync_states[name])}")
         print("  failing checks: " + (", ".join(status.failing_checks) or "none"))
 
 

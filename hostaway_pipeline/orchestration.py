@@ -19,6 +19,8 @@ from hostaway_pipeline.defs.assets import KEY_PREFIX
 from hostaway_pipeline.defs.jobs import reconcile_account_job
 from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
 from hostaway_pipeline.storage import tables
+from hostaway_pipeline.sync import sync_state
+from hostaway_pipeline.sync.sync_state import SyncState
 
 ASSET_NAMES = ("listings", "reservations", "conversations", "messages")
 
@@ -110,6 +112,19 @@ class AccountStatus:
     last_sync: dict[str, datetime | None] = field(default_factory=dict)
     live_rows: dict[str, int] = field(default_factory=dict)
     failing_checks: list[str] = field(default_factory=list)
+    # Per resource with a recorded complete read: what it proved (``hostaway.sync_state``).
+    sync_states: dict[str, SyncState] = field(default_factory=dict)
+
+
+def sync_state_summary(state: SyncState) -> str:
+    """One line: the last full and incremental reads, the watermark (on the API's clock), the last counts."""
+    def moment(value: datetime | None) -> str:
+        return f"{value.astimezone():%Y-%m-%d %H:%M:%S %Z}" if value is not None else "none yet"
+
+    watermark = f", watermark {moment(state.watermark)} (API clock)" if state.watermark is not None else ""
+    return (f"last full read {moment(state.last_full_read_at)}, last incremental read "
+            f"{moment(state.last_incremental_read_at)}{watermark}; last read ({state.last_read_kind}) held "
+            f"{state.last_read_objects} of {state.last_api_count} counted")
 
 
 def live_row_counts(engine: Engine) -> dict[tuple[int, str], int]:
@@ -127,8 +142,9 @@ def live_row_counts(engine: Engine) -> dict[tuple[int, str], int]:
 
 
 def account_statuses(instance: dg.DagsterInstance, engine: Engine, accounts: Sequence[Any]) -> list[AccountStatus]:
-    """Last sync per asset (from the run history), live row counts and failing checks, per account."""
+    """Last sync per asset (from the run history), live row counts, sync state and failing checks, per account."""
     counts = live_row_counts(engine)
+    states = sync_state.load_all(engine)
     statuses: list[AccountStatus] = []
     check_failures = _latest_failing_checks(instance)
     for account in accounts:
@@ -142,6 +158,8 @@ def account_statuses(instance: dg.DagsterInstance, engine: Engine, accounts: Seq
                 datetime.fromtimestamp(records[0].timestamp).astimezone() if records else None
             )
             status.live_rows[name] = counts.get((account.account_id, name), 0)
+            if (account.account_id, name) in states:
+                status.sync_states[name] = states[(account.account_id, name)]
         status.failing_checks = sorted(check_failures.get(partition_key(account.account_id), set()))
         statuses.append(status)
     return statuses

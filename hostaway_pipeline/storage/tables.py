@@ -316,3 +316,27 @@ conversation_message_sync = sa.Table(
                       "read; summed over live conversations it is what hostaway.messages should hold"),
     comment="Per-conversation message sync state: lets a sync skip conversations with no new messages",
 )
+
+sync_state = sa.Table(
+    "sync_state",
+    metadata,
+    sa.Column("account_id", sa.BigInteger, primary_key=True, autoincrement=False, comment="Hostaway account id"),
+    sa.Column("resource", sa.Text, primary_key=True, comment="listings, reservations or conversations"),
+    sa.Column("watermark", TIMESTAMPTZ,
+              comment="Upper bound of the last read proved complete, on the API's clock (in UTC): the newest "
+                      "change stamp it served, never past its newest updatedOn; the next incremental read takes "
+                      "every change stamped at or after watermark minus the overlap. NULL: the next read is a full "
+                      "listing (only reservations are read incrementally)"),
+    sa.Column("last_full_read_at", TIMESTAMPTZ,
+              comment="When the last complete full listing began (database clock); deletions are proved only there"),
+    sa.Column("last_incremental_read_at", TIMESTAMPTZ,
+              comment="When the last complete incremental read began (database clock)"),
+    sa.Column("last_read_kind", sa.Text, comment="full or incremental: the kind of the last complete read"),
+    sa.Column("last_read_objects", sa.Integer, comment="Distinct objects the last complete read held"),
+    sa.Column("last_api_count", sa.Integer, comment="The API's count of all the account's objects at that read"),
+    sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=sa.func.now(),
+              comment="When this state was last written, in the transaction of the rows it vouches for"),
+    sa.CheckConstraint("last_read_kind IN ('full', 'incremental')", name="last_read_kind"),
+    comment="Per account and resource: what the last complete reads proved; written only with their rows, never "
+            "by a partial read",
+)
