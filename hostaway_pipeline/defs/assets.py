@@ -1,5 +1,10 @@
 """The four Hostaway assets, one partition per account. Thin: each calls ``sync`` and reports metadata.
 
+Reservations are listed in full on the first sync and weekly (run config ``full_listing`` forces it,
+``full_listing_every_days`` sets the cadence); in between only what changed since the watermark is read.
+Each materialization's metadata carries its read (``read_kind``, ``read_window_start``) and the sync state
+it recorded (``sync_watermark``, ``sync_last_full_read_at``, ...).
+
 A sync that cannot finish green (an incomplete read, a refused mass deletion, conversations whose
 messages could not be read) has already written what it read for certain; the asset then fails its step
 with the sync's one-line reason and figures, so the run, the UI and ``hostaway-pipeline sync`` all show
@@ -23,7 +28,7 @@ from hostaway_pipeline.defs.pools import API_POOL
 from hostaway_pipeline.defs.resources import HostawayApiResource, WarehouseResource
 from hostaway_pipeline.storage.account_registry import AccountError
 from hostaway_pipeline.storage.sync_locks import SyncLockTimeout
-from hostaway_pipeline.sync import full_sync, messages_sync
+from hostaway_pipeline.sync import full_sync, messages_sync, reservations_sync, sync_state
 from hostaway_pipeline.sync.deletions import DeletePolicy
 from hostaway_pipeline.sync.failures import SyncFailure
 from hostaway_pipeline.sync.outcome import SyncOutcome
@@ -40,6 +45,21 @@ class ReconcileConfig(dg.Config):
         description="Let this run soft-delete more than 10% (and more than 5) of the account's live rows of this "
                     "resource when upstream really lost them; otherwise such a run deletes nothing and fails.",
     )
+
+
+class ReservationsSyncConfig(ReconcileConfig):
+    full_listing: bool = Field(
+        default=False,
+        description="List every reservation now (and prove deletions by id), whatever the cadence; otherwise "
+                    "only what changed since the last complete read is read, until a full listing is due.")
+    full_listing_every_days: float = Field(
+        default=reservations_sync.DEFAULT_FULL_LISTING_EVERY.total_seconds() / 86400, ge=0,
+        description="How often a full listing (the only read that proves deletions) replaces the incremental "
+                    "read, in days since the last complete one; 0 lists in full every time.")
+    overlap_minutes: float = Field(
+        default=sync_state.DEFAULT_OVERLAP.total_seconds() / 60, ge=1,
+        description="How far before the watermark (the newest change the last complete read saw, on the API's "
+                    "clock) an incremental read starts: changes committed late or stamped by a lagging API server.")
 
 
 class MessagesSyncConfig(ReconcileConfig):
@@ -110,11 +130,15 @@ def listings(context: dg.AssetExecutionContext, config: ReconcileConfig, warehou
                      policy=DeletePolicy(allow_mass_delete=config.allow_mass_delete))
 
 
-@_asset("reservations", "Every reservation of the account (afterId cursor: none missed or duplicated).")
-def reservations(context: dg.AssetExecutionContext, config: ReconcileConfig, warehouse: WarehouseResource,
+@_asset("reservations", "Every reservation of the account: what changed since the last complete read, and a full "
+                        "listing (deletions proved by id) weekly or on demand.")
+def reservations(context: dg.AssetExecutionContext, config: ReservationsSyncConfig, warehouse: WarehouseResource,
                  hostaway_api: HostawayApiResource) -> dg.MaterializeResult:
     client = hostaway_api.client_for(_account_id(context, warehouse))
-    return _run_sync(context, full_sync.sync_reservations, client, warehouse.writer, warehouse.engine,
+    return _run_sync(context, reservations_sync.sync_reservations, client, warehouse.writer, warehouse.engine,
+                     force_full_listing=config.full_listing,
+                     full_listing_every=timedelta(days=config.full_listing_every_days),
+                     overlap=timedelta(minutes=config.overlap_minutes),
                      policy=DeletePolicy(allow_mass_delete=config.allow_mass_delete))
 
 

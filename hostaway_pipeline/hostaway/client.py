@@ -35,6 +35,7 @@ from hostaway_pipeline.hostaway.paging import (
     Fetch,
     OffsetPaging,
     Page,
+    page_of,
     row_id,
 )
 from hostaway_pipeline.hostaway.transport import CallStats, HostawayTransport, TokenSource
@@ -70,6 +71,39 @@ class FetchResult:
     @property
     def ids(self) -> set[int]:
         return {i for i in (row_id(o) for o in self.objects) if i is not None}
+
+
+@dataclass
+class ReservationChanges:
+    """The reservations changed since a moment (see ``HostawayClient.reservations_changed_since``).
+
+    ``total_count`` is the API's count of all the account's reservations (from the cursorless head page);
+    ``window_count`` the count of the ``latestActivityStart`` window; ``complete`` whether both reads hold
+    what their counts promised; ``newest_head`` the row with the newest ``updatedOn`` the API served.
+    """
+
+    objects: list[dict]
+    total_count: int | None
+    window_count: int | None
+    complete: bool
+    strategy: str
+    notes: list[str] = field(default_factory=list)
+    newest_head: dict | None = None
+    # When incomplete: which read fell short ("head" or "window"), the distinct objects it held and its count.
+    short_read: tuple[str, int, int | None] | None = None
+
+    @property
+    def ids(self) -> set[int]:
+        return {i for i in (row_id(o) for o in self.objects) if i is not None}
+
+
+class TooManyChanges(Exception):
+    """An incremental read cannot bound what changed (more than a page of updates): read in full instead."""
+
+
+def _readable_stamp(value: object) -> bool:
+    """A ``YYYY-MM-DD HH:MM:SS`` text that compares in time order as a string."""
+    return isinstance(value, str) and len(value) == 19 and value[4] == "-" and value[10] == " "
 
 
 def newest_by_id(objects: Iterable[Any], version_keys: tuple[str, ...] = ("updatedOn",)) -> list[dict]:
@@ -343,6 +377,49 @@ class HostawayClient:
             known |= {(row_id(row), _version(row, RESERVATION_VERSION_KEYS)) for row in new}
         notes.append(f"reservations still changing after {CATCH_UP_ROUNDS} catch-up rounds")
         return caught
+
+    def reservations_changed_since(self, since: str) -> ReservationChanges:
+        """Every reservation changed at or after ``since`` (API clock, ``YYYY-MM-DD HH:MM:SS``), and the proof.
+
+        Two reads, because the docs do not say which changes move ``latestActivityOn``:
+
+        1. the window ``latestActivityStart=since``, read like any reservations read (cursor walk, offset
+           fallback, catch-up rounds for rows moving while it pages; complete when it holds ``count``);
+        2. the head of the default order (``updatedOn DESC``, documented), one cursorless page: every row
+           updated at or after ``since`` is on it when the page also holds an older row (or the whole list),
+           which catches the edits that move ``updatedOn`` alone. Its ``count`` is the account's total.
+
+        Raises :class:`TooManyChanges` when the head page cannot bound the updates (a page of them, or a head
+        not in the documented order): only a full listing can then say what changed. A read that ends short
+        of a ``count`` (the window's, or a head page short of the total) is returned with ``complete=False``.
+        """
+        window = self.reservations(latestActivityStart=since)
+        fetch = self._fetcher("/reservations", "/v1/reservations")
+        head = page_of(fetch({"limit": PAGE_LIMIT}))
+        notes = list(window.notes)
+        total = head.count
+        complete = window.complete
+        short_read = None if window.complete else ("window", len(window.ids), window.reported_count)
+        if total is None or len(head.rows) < min(PAGE_LIMIT, total):
+            complete = False
+            short_read = ("head", len({i for i in map(row_id, head.rows) if i is not None}), total)
+            notes.append(f"the head page held {len(head.rows)} reservations of the {total} counted")
+        elif len(head.rows) < total:  # not the whole list: the page must reach back past ``since``
+            updated = [str(row.get("updatedOn")) for row in head.rows
+                       if isinstance(row, Mapping) and _readable_stamp(row.get("updatedOn"))]
+            if updated != sorted(updated, reverse=True):
+                raise TooManyChanges("the head of the reservations list is not in updatedOn DESC order, so it cannot "
+                                     "bound what changed")
+            if not updated or updated[-1] >= since:
+                raise TooManyChanges(f"a whole page of reservations was updated since {since}")
+        changed = [row for row in head.rows if not isinstance(row, Mapping) or not _readable_stamp(row.get("updatedOn"))
+                   or str(row["updatedOn"]) >= since]
+        objects = newest_by_id([*window.objects, *changed], RESERVATION_VERSION_KEYS)
+        newest_head = max((row for row in head.rows if isinstance(row, Mapping)
+                           and _readable_stamp(row.get("updatedOn"))),
+                          key=lambda row: str(row["updatedOn"]), default=None)
+        return ReservationChanges(objects, total, window.reported_count, complete, f"incremental/{window.strategy}",
+                                  notes, dict(newest_head) if newest_head is not None else None, short_read)
 
     def conversations(self) -> FetchResult:
         """Every conversation. The list is ordered by ``messageSentOn`` descending, and a conversation that

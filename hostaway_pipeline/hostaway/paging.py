@@ -63,7 +63,8 @@ def row_id(row: Any) -> int | None:
     return None
 
 
-def _page(envelope: Envelope) -> Page:
+def page_of(envelope: Envelope) -> Page:
+    """The rows and ``count`` of one envelope (a ``count`` that is no integer reads as None)."""
     rows = envelope.get("result")
     if not isinstance(rows, list):
         raise ValueError(f"expected a list in 'result', got {type(rows).__name__}")
@@ -91,7 +92,7 @@ class OffsetPaging:
         last_count: int | None = None
         pages_read = 0
         while True:
-            page = _page(fetch({**params, "limit": self.limit, "offset": offset}))
+            page = page_of(fetch({**params, "limit": self.limit, "offset": offset}))
             pages_read += 1
             bound = bound or walk_bound(page.count, self.limit)
             yield page
@@ -114,7 +115,7 @@ class AfterIdPaging:
     limit: int = PAGE_LIMIT
 
     def pages(self, fetch: Fetch, params: Mapping[str, Any]) -> Iterator[Page]:
-        page = _page(fetch({**params, "limit": self.limit}))
+        page = page_of(fetch({**params, "limit": self.limit}))
         yield page
         bound = walk_bound(page.count, self.limit)
         previous_ids = [i for i in map(row_id, page.rows) if i is not None]
@@ -124,7 +125,7 @@ class AfterIdPaging:
             if pages_read >= bound:
                 raise CursorUnusable(f"the afterId walk did not end within {bound} pages")
             cursor = previous_ids[-1]
-            page = _page(fetch({**params, "limit": self.limit, "afterId": cursor}))
+            page = page_of(fetch({**params, "limit": self.limit, "afterId": cursor}))
             ids = [i for i in map(row_id, page.rows) if i is not None]
             if cursor in ids or (ids and ids == previous_ids):
                 raise CursorUnusable(f"the server answered afterId={cursor} with rows that do not follow it")

@@ -25,6 +25,8 @@ from hostaway_pipeline_tests.pipeline_harness import TIME_SCALE, build_harness
 ACCOUNT = 31001
 REDACT = Redactor(ALWAYS_REDACTED_FIELDS | set(DEFAULT_EXTRA_REDACTED_FIELDS))  # the default settings
 ENTITIES = ("listings", "reservations", "conversations", "messages")
+# Reservations are read incrementally after the first sync; tests of the full reconciliation ask for it.
+FULL_LISTING = {"ops": {"hostaway__reservations": {"config": {"full_listing": True}}}}
 
 
 @pytest.fixture
@@ -204,7 +206,7 @@ def test_a_failure_after_the_rows_are_written_rolls_the_whole_sync_back(harness,
         raise RuntimeError("the database went away between the upsert and the soft delete")
 
     monkeypatch.setattr(EntityWriter, "soft_delete", fail_after_writing)
-    result = harness.materialize(ACCOUNT, ["reservations"], raise_on_error=False)
+    result = harness.materialize(ACCOUNT, ["reservations"], run_config=FULL_LISTING, raise_on_error=False)
     assert not result.success
     after = stored_rows(engine, "reservations", live_only=False)
     assert {i: (r.raw, r.changed_at, r.synced_at, r.deleted_at) for i, r in after.items()} == {
@@ -215,7 +217,7 @@ def test_an_upstream_answering_empty_pages_fails_the_run_and_deletes_nothing(har
     harness.materialize(ACCOUNT, ["reservations"])
     before = stored_rows(engine, "reservations")
     simulator.add_fault(kind="empty_page", endpoint="reservations", count=1000)
-    result = harness.materialize(ACCOUNT, ["reservations"], raise_on_error=False)
+    result = harness.materialize(ACCOUNT, ["reservations"], run_config=FULL_LISTING, raise_on_error=False)
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data
     reason = failure.user_failure_data.description
@@ -260,7 +262,7 @@ def test_a_reconciliation_read_replaces_a_stored_row_written_before_it_began(har
     # A wrong "newer" version stored earlier (a bad event, a clock gone wrong): the full read is authoritative.
     harness.warehouse.writer.write("reservations", ACCOUNT, [{**target, "updatedOn": "2099-01-01 00:00:00",
                                                               "status": "cancelled"}])
-    harness.materialize(ACCOUNT, ["reservations"])
+    harness.materialize(ACCOUNT, ["reservations"], run_config=FULL_LISTING)
     truth = {o["id"]: o for o in simulator.truth(ACCOUNT)["reservations"]}
     assert stored_rows(engine, "reservations")[target["id"]].raw == REDACT(dict(truth[target["id"]]))
 
@@ -281,10 +283,11 @@ def test_the_mass_delete_guard_deletes_nothing_and_fails_unless_the_run_allows_i
     harness.materialize(ACCOUNT, ["reservations"])
     live = len(stored_rows(engine, "reservations"))
     simulator.add_fault(kind="page_drift", endpoint="reservations", action="delete", target="served", rows=30)
-    harness.materialize(ACCOUNT, ["reservations"])  # they vanish after being read: not yet candidates
+    # They vanish after being read: not yet candidates.
+    harness.materialize(ACCOUNT, ["reservations"], run_config=FULL_LISTING)
     assert len(stored_rows(engine, "reservations")) == live
 
-    refused = harness.materialize(ACCOUNT, ["reservations"], raise_on_error=False)
+    refused = harness.materialize(ACCOUNT, ["reservations"], run_config=FULL_LISTING, raise_on_error=False)
     assert not refused.success
     reason = refused.get_step_failure_events()[0].step_failure_data.user_failure_data.description
     assert reason.startswith(f"account {ACCOUNT} reservations: refusing to soft-delete more than {max(5, live // 10)}")
@@ -292,7 +295,7 @@ def test_the_mass_delete_guard_deletes_nothing_and_fails_unless_the_run_allows_i
     assert len(stored_rows(engine, "reservations")) == live
 
     allowed = harness.materialize(ACCOUNT, ["reservations"], run_config={
-        "ops": {"hostaway__reservations": {"config": {"allow_mass_delete": True}}}})
+        "ops": {"hostaway__reservations": {"config": {"allow_mass_delete": True, "full_listing": True}}}})
     assert harness.metadata(allowed, "reservations")["rows_soft_deleted"] == 30
     assert set(stored_rows(engine, "reservations")) == {o["id"] for o in simulator.truth(ACCOUNT)["reservations"]}
 
@@ -300,9 +303,9 @@ def test_the_mass_delete_guard_deletes_nothing_and_fails_unless_the_run_allows_i
 def test_a_few_deletions_are_proved_by_id_and_applied(harness, engine, simulator):
     harness.materialize(ACCOUNT, ["reservations"])
     simulator.add_fault(kind="page_drift", endpoint="reservations", action="delete", target="served", rows=2)
-    harness.materialize(ACCOUNT, ["reservations"])
+    harness.materialize(ACCOUNT, ["reservations"], run_config=FULL_LISTING)
     simulator.reset_stats()
-    result = harness.materialize(ACCOUNT, ["reservations"])
+    result = harness.materialize(ACCOUNT, ["reservations"], run_config=FULL_LISTING)
     metadata = harness.metadata(result, "reservations")
     assert metadata["rows_soft_deleted"] == 2 and metadata["delete_confirmed_gone"] == 2
     assert simulator.stats()["by_endpoint"].get("reservation") == 2  # one GET by id per candidate
