@@ -287,7 +287,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from hostaway_pipeline.demo import run_demo
 
-    run_demo(accounts=args.accounts, size=args.size, time_scale=args.time_scale)
+    run_demo(sizes=args.sizes, time_scale=args.time_scale, once=args.once, ui_host=args.host, ui_port=args.port)
 
 
 # --- simulator ------------------------------------------------------------------------------------
@@ -322,6 +322,25 @@ def _bounded(kind: Callable[[str], float], low: float, high: float, what: str) -
 
 
 _port = _bounded(int, 1, 65535, "a TCP port (1-65535)")
+DEMO_ACCOUNT_SIZES = ("seed", 150)
+DEMO_MAX_ACCOUNTS = 20
+DEMO_MAX_RESERVATIONS = 100_000
+
+
+def _account_sizes(text: str) -> list[str | int]:
+    """``seed,150``: one stand-in account per item, 'seed' (787 reservations) or a number of reservations."""
+    sizes: list[str | int] = []
+    for item in (part.strip() for part in text.split(",")):
+        if item == "seed":
+            sizes.append(item)
+        elif item.isascii() and item.isdigit() and 0 <= int(item) <= DEMO_MAX_RESERVATIONS:
+            sizes.append(int(item))
+        else:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not an account size ('seed' or 0 to {DEMO_MAX_RESERVATIONS} reservations)")
+    if not 1 <= len(sizes) <= DEMO_MAX_ACCOUNTS:
+        raise argparse.ArgumentTypeError(f"give 1 to {DEMO_MAX_ACCOUNTS} account sizes, got {len(sizes)}")
+    return sizes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -373,13 +392,17 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
     dev.add_argument("--port", type=_port, default=3000, help="UI port (default 3000)")
     demo = add(commands, "demo", cmd_demo,
-               "end to end: a local Hostaway stand-in, accounts registered, real Dagster runs, tables filled")
-    demo.add_argument("--accounts", type=_bounded(int, 1, 100, "a number of accounts from 1 to 100"), default=2,
-                      help="how many stand-in accounts (default 2)")
-    demo.add_argument("--size", type=_bounded(int, 0, 100_000, "a number of reservations from 0 to 100000"),
-                      default=150, help="reservations per account (default 150)")
+               "the whole system locally: a Hostaway stand-in with two accounts (one seed-size), webhooks, the "
+               "Dagster UI and daemon, first reconciliations, then live upstream changes until Ctrl-C")
+    demo.add_argument("--once", action="store_true",
+                      help="run the first reconciliations and one burst of webhooks, wait until they are applied, exit")
+    demo.add_argument("--sizes", type=_account_sizes, default=list(DEMO_ACCOUNT_SIZES),
+                      help="reservations per stand-in account, comma-separated: numbers or 'seed' (787); one account "
+                           "each (default seed,150)")
     demo.add_argument("--time-scale", type=_bounded(float, 0.1, 1000, "a speed from 0.1 to 1000"), default=10.0,
                       help="stand-in speed: 10 means Hostaway's 10 s rate windows last 1 s (default 10)")
+    demo.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
+    demo.add_argument("--port", type=_port, default=3000, help="UI port (default 3000)")
 
     simulator = commands.add_parser("simulator", help="the local Hostaway API stand-in").add_subparsers(
         dest="simulator_command", required=True

@@ -224,6 +224,9 @@ def run_dev(ui_host: str, ui_port: int) -> None:
     settings = prepared.settings
     get_engine(prepared.database_url)  # migrate before anything starts
     ensure_api_pool_limit(dg.DagsterInstance.get(), settings.api_pool_limit)
+    hint = _idle_demo_accounts_hint(prepared)
+    if hint:
+        print(hint, flush=True)
     credentials, generated = local_webhook_credentials(settings)
     children = local_stack_children(ui_host, ui_port, settings.webhook_host, settings.webhook_port,
                                     credentials_environment(credentials))
@@ -236,3 +239,13 @@ def run_dev(ui_host: str, ui_port: int) -> None:
         print("Ctrl-C stops everything.", flush=True)
         stack.wait()
     print("stopped the webhook receiver and dagster dev", flush=True)
+
+
+def _idle_demo_accounts_hint(prepared) -> str | None:
+    from hostaway_pipeline.demo import idle_demo_accounts_hint
+    from hostaway_pipeline.storage.account_registry import AccountRegistry
+    from hostaway_pipeline.storage.engine import get_engine
+    from hostaway_pipeline.storage.secret_box import secret_box_from_settings
+
+    registry = AccountRegistry(get_engine(prepared.database_url), secret_box_from_settings(prepared.settings))
+    return idle_demo_accounts_hint(registry)
