@@ -1,17 +1,21 @@
 """``hostaway.webhook_events``: where the receiver commits each delivery before it answers, and its upkeep.
 
-One transaction per delivery: an event whose account is not registered is stored as ``unknown_account``
-(replayable once it is, see :func:`requeue_registered_accounts`); a redelivery (same dedupe key) is not
-stored again, and answers with the stored event's id. Applied events are removed by :func:`prune_applied`.
-Every call here blocks on the database: the receiver runs them in worker threads.
+Deliveries are committed in batches, one transaction each (:meth:`WebhookEventStore.store_batch`): an
+event whose account is not registered is stored as ``unknown_account`` (replayable once it is, see
+:func:`requeue_registered_accounts`); a redelivery (same dedupe key, in the table or earlier in the same
+batch) is not stored again, and answers with the stored event's id. When a batch fails for something
+other than the connection, :meth:`WebhookEventStore.store_each` stores its events one by one, so one bad
+event fails alone. Applied events are removed by :func:`prune_applied`. Every call here blocks on the
+database: the receiver runs them off its event loop.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -54,26 +58,60 @@ class WebhookEventStore:
         return self.store(parse_delivery(body, self.redactor))
 
     def store(self, delivery: ParsedDelivery) -> StoredEvent:
+        return self.store_batch([delivery])[0]
+
+    def store_batch(self, deliveries: Sequence[ParsedDelivery]) -> list[StoredEvent]:
+        """Commit every delivery in one transaction; one result each, in order.
+
+        Raises ``sqlalchemy.exc.SQLAlchemyError`` when the transaction fails: then none of them is stored.
+        """
+        if not deliveries:
+            return []
+        first_of_key: dict[str, int] = {}  # each dedupe key is inserted once, for its first delivery
+        for index, delivery in enumerate(deliveries):
+            first_of_key.setdefault(delivery.dedupe_key, index)
         with self.engine.begin() as connection:
-            status, problem = delivery.status, delivery.problem
-            if status == "pending" and not _registered(connection, delivery.account_id):
-                status = "unknown_account"
-                problem = f"account {delivery.account_id} is not registered (hostaway-pipeline accounts add)"
-            event_id = connection.execute(
-                pg_insert(events_table)
-                .values(account_id=delivery.account_id, event=delivery.event, object_type=delivery.object_type,
-                        object_id=delivery.object_id, object_updated_on=delivery.object_updated_on,
-                        dedupe_key=delivery.dedupe_key, payload=delivery.payload, status=status, last_error=problem)
-                .on_conflict_do_nothing(index_elements=[events_table.c.dedupe_key])
-                .returning(events_table.c.event_id)
-            ).scalar()
-            if event_id is not None:
-                return StoredEvent(event_id, status, duplicate=False)
-            stored = connection.execute(
-                sa.select(events_table.c.event_id, events_table.c.status)
-                .where(events_table.c.dedupe_key == delivery.dedupe_key)
-            ).one()
-        return StoredEvent(stored.event_id, stored.status, duplicate=True)
+            registered = _registered_among(connection, {deliveries[index].account_id
+                                                        for index in first_of_key.values()})
+            rows = [_row(deliveries[index], registered) for index in first_of_key.values()]
+            inserted = {row.dedupe_key: row.event_id for row in connection.execute(_INSERT_NEW, rows)}
+            already_stored = [key for key in first_of_key if key not in inserted]
+            stored_before = {row.dedupe_key: row for row in connection.execute(
+                sa.select(events_table.c.event_id, events_table.c.status, events_table.c.dedupe_key)
+                .where(events_table.c.dedupe_key.in_(already_stored)))} if already_stored else {}
+        status_of_new = {row["dedupe_key"]: row["status"] for row in rows}
+        results: list[StoredEvent] = []
+        for index, delivery in enumerate(deliveries):
+            key = delivery.dedupe_key
+            if key in inserted:
+                results.append(StoredEvent(inserted[key], status_of_new[key], duplicate=first_of_key[key] != index))
+            elif key in stored_before:
+                results.append(StoredEvent(stored_before[key].event_id, stored_before[key].status, duplicate=True))
+            else:  # skipped as a conflict, yet gone by the time it was read (pruned in between): retry later
+                raise sa.exc.NoResultFound(f"webhook event {key[:40]}... conflicted but is no longer stored")
+        return results
+
+    def store_each(self, deliveries: Sequence[ParsedDelivery]) -> list[StoredEvent | sa.exc.SQLAlchemyError]:
+        """Commit the deliveries, together when possible; per delivery its stored event or why it is not stored.
+
+        A batch that fails because the database cannot be reached fails for all of them at once. Any other
+        failure (a value Postgres refuses, a failed commit) is retried one delivery per transaction, so the
+        others are still stored and only the cause fails.
+        """
+        try:
+            return list(self.store_batch(deliveries))
+        except sa.exc.SQLAlchemyError as error:
+            if len(deliveries) == 1 or _connection_failed(error):
+                return [error] * len(deliveries)
+            logger.warning("a batch of %d webhook events failed (%s); storing them one by one",
+                           len(deliveries), one_line(error))
+        outcomes: list[StoredEvent | sa.exc.SQLAlchemyError] = []
+        for delivery in deliveries:
+            try:
+                outcomes.append(self.store_batch([delivery])[0])
+            except sa.exc.SQLAlchemyError as error:
+                outcomes.append(error)
+        return outcomes
 
     def check(self) -> None:
         """Raise unless the database answers (the receiver's health)."""
@@ -81,12 +119,40 @@ class WebhookEventStore:
             connection.execute(sa.select(1))
 
 
-def _registered(connection: sa.Connection, account_id: int | None) -> bool:
-    if account_id is None:
-        return False
-    return connection.execute(
-        sa.select(sa.literal(True)).where(tables.accounts.c.account_id == account_id)
-    ).scalar() is not None
+_INSERT_NEW = (pg_insert(events_table)
+               .on_conflict_do_nothing(index_elements=[events_table.c.dedupe_key])
+               .returning(events_table.c.event_id, events_table.c.dedupe_key))
+
+
+def _registered_among(connection: sa.Connection, account_ids: set[int | None]) -> set[int]:
+    wanted = sorted(account_id for account_id in account_ids if account_id is not None)
+    if not wanted:
+        return set()
+    return set(connection.execute(
+        sa.select(tables.accounts.c.account_id).where(tables.accounts.c.account_id.in_(wanted))
+    ).scalars())
+
+
+def _row(delivery: ParsedDelivery, registered: set[int]) -> dict[str, Any]:
+    status, problem = delivery.status, delivery.problem
+    if status == "pending" and delivery.account_id not in registered:
+        status = "unknown_account"
+        problem = f"account {delivery.account_id} is not registered (hostaway-pipeline accounts add)"
+    return {"account_id": delivery.account_id, "event": delivery.event, "object_type": delivery.object_type,
+            "object_id": delivery.object_id, "object_updated_on": delivery.object_updated_on,
+            "dedupe_key": delivery.dedupe_key, "payload": delivery.payload, "status": status, "last_error": problem}
+
+
+def _connection_failed(error: sa.exc.SQLAlchemyError) -> bool:
+    """Whether the database could not be reached or the connection broke (nothing one event caused)."""
+    return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError) or bool(
+        isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated)
+
+
+def one_line(error: BaseException) -> str:
+    """A database error's first line (its statement and parameters are never shown: hide_parameters)."""
+    cause = getattr(error, "orig", None) or error
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
 
 
 def prune_applied(engine: Engine, older_than: timedelta) -> int:

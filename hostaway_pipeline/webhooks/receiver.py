@@ -1,10 +1,12 @@
 """The webhook receiver: an ASGI app (Starlette) that commits each Hostaway delivery before answering 2xx.
 
 ``POST /webhooks/hostaway`` checks HTTP Basic credentials in constant time (401, nothing stored), refuses
-bodies over 1 MiB (413), then parses and commits the delivery in a worker thread (the event loop never
-waits on Postgres) and answers 200. Deliveries it cannot apply (unknown events, unregistered accounts,
-unreadable bodies) are stored with a status saying why and still answered 200: any 4xx makes Hostaway
-drop an event for good. When the database cannot be reached the answer is 503, which Hostaway retries.
+bodies over 1 MiB (413), then hands the body to the group committer (``group_commit``), whose one
+writer thread parses it and commits it together with the deliveries of concurrent requests (the event
+loop never waits on Postgres), and answers 200 once the transaction holding it has committed.
+Deliveries it cannot apply (unknown events, unregistered accounts, unreadable bodies) are stored with a
+status saying why and still answered 200: any 4xx makes Hostaway drop an event for good. When the
+database cannot be reached the answer is 503, which Hostaway retries.
 ``GET /healthz`` is 200 only while the database answers.
 """
 
@@ -15,7 +17,8 @@ import binascii
 import hmac
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -28,7 +31,8 @@ from starlette.routing import Route
 
 from hostaway_pipeline.storage.engine import get_engine
 from hostaway_pipeline.storage.redaction import Redactor
-from hostaway_pipeline.webhooks.event_store import WebhookEventStore
+from hostaway_pipeline.webhooks.event_store import WebhookEventStore, one_line
+from hostaway_pipeline.webhooks.group_commit import GroupCommitter
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +78,19 @@ def receiver_engine_factory(database_url: str) -> Callable[[], Engine]:
 
 def create_app(store: WebhookEventStore, credentials: BasicCredentials, *,
                max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+    committer = GroupCommitter(store)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        # Requests in flight were answered before shutdown gets here; stop the writer thread cleanly.
+        await run_in_threadpool(committer.close)
+
     async def receive_webhook(request: Request) -> JSONResponse:
         if not credentials.accept(request.headers.get("authorization")):
+            # (uvicorn's access log is off: at a thousand deliveries a second it would be most of the log)
+            logger.warning("webhook delivery refused (401): wrong or missing credentials, from %s",
+                           request.client.host if request.client else "an unknown address")
             return JSONResponse({"status": "fail", "message": "unauthorized"}, status_code=401,
                                 headers={"WWW-Authenticate": REALM})
         body = await _read_body(request, max_body_bytes)
@@ -83,13 +98,13 @@ def create_app(store: WebhookEventStore, credentials: BasicCredentials, *,
             return JSONResponse({"status": "fail", "message": f"body larger than {max_body_bytes} bytes"},
                                 status_code=413, headers={"Connection": "close"})
         try:
-            stored = await run_in_threadpool(store.receive, body)
+            stored = await committer.commit(body)
         except sa.exc.SQLAlchemyError as error:
-            logger.warning("webhook delivery not stored, answered 503 for a retry: %s", _one_line(error))
+            logger.warning("webhook delivery not stored, answered 503 for a retry: %s", one_line(error))
             return JSONResponse({"status": "fail", "message": "the event could not be stored; retry later"},
                                 status_code=503, headers={"Retry-After": "60"})
-        logger.info("webhook event %s %s (status %s)", stored.event_id,
-                    "already stored" if stored.duplicate else "stored", stored.status)
+        logger.debug("webhook event %s %s (status %s)", stored.event_id,
+                     "already stored" if stored.duplicate else "stored", stored.status)
         return JSONResponse({"status": "success", "eventId": stored.event_id, "eventStatus": stored.status,
                              "duplicate": stored.duplicate})
 
@@ -97,14 +112,14 @@ def create_app(store: WebhookEventStore, credentials: BasicCredentials, *,
         try:
             await run_in_threadpool(store.check)
         except sa.exc.SQLAlchemyError as error:  # the detail (hosts, ports) is for the log, not for callers
-            logger.warning("health check: the database does not answer: %s", _one_line(error))
+            logger.warning("health check: the database does not answer: %s", one_line(error))
             return JSONResponse({"status": "fail", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     return Starlette(routes=[
         Route(WEBHOOK_PATH, receive_webhook, methods=["POST"]),
         Route("/healthz", health, methods=["GET"]),
-    ])
+    ], lifespan=lifespan)
 
 
 async def _read_body(request: Request, max_body_bytes: int) -> bytes | None:
@@ -123,12 +138,6 @@ async def _read_body(request: Request, max_body_bytes: int) -> bytes | None:
     return b"".join(chunks) if size <= max_body_bytes else None
 
 
-def _one_line(error: BaseException) -> str:
-    """A database error's first line (its statement and parameters are never shown: hide_parameters)."""
-    cause = getattr(error, "orig", None) or error
-    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-
-
 def receiver_app(database_url: str, credentials: BasicCredentials, redactor: Redactor) -> Starlette:
     return create_app(WebhookEventStore(receiver_engine_factory(database_url), redactor), credentials)
 
@@ -137,5 +146,5 @@ def serve(app: Starlette, host: str, port: int, *, sock: socket.socket | None = 
     """Serve until interrupted (uvicorn; SIGINT and SIGTERM finish requests in flight, then stop)."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False, access_log=False)
     uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)

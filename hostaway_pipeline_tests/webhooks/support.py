@@ -48,9 +48,66 @@ def webhook_url(base_url: str) -> str:
 
 def stored_events(engine: Engine) -> list[sa.Row]:
     with engine.connect() as connection:
-        return connection.execute(sa.select(tables.webhook_events).order_by("event_id")).all()
+        return list(connection.execute(sa.select(tables.webhook_events).order_by("event_id")).all())
 
 
 def register_account(engine: Engine, account_id: int) -> None:
     with engine.begin() as connection:
         connection.execute(sa.insert(tables.accounts).values(account_id=account_id, client_secret_encrypted=b"x"))
+
+
+@contextmanager
+def refusing_object(engine: Engine, object_id: int) -> Iterator[None]:
+    """A trigger makes Postgres refuse any event about ``object_id`` (as it would a value it cannot store)."""
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "CREATE FUNCTION hostaway.refuse_one_object() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.object_id = {int(object_id)} THEN RAISE EXCEPTION 'object {int(object_id)} refused'; END IF; "
+            "RETURN NEW; END $$"))
+        connection.execute(sa.text(
+            "CREATE TRIGGER refuse_one_object BEFORE INSERT ON hostaway.webhook_events "
+            "FOR EACH ROW EXECUTE FUNCTION hostaway.refuse_one_object()"))
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP TRIGGER refuse_one_object ON hostaway.webhook_events"))
+            connection.execute(sa.text("DROP FUNCTION hostaway.refuse_one_object()"))
+
+
+@contextmanager
+def commits_failing(engine: Engine) -> Iterator[None]:
+    """A deferred constraint trigger: every transaction that inserts an event fails at its COMMIT."""
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "CREATE FUNCTION hostaway.fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'commit refused'; END $$"))
+        connection.execute(sa.text(
+            "CREATE CONSTRAINT TRIGGER fail_at_commit AFTER INSERT ON hostaway.webhook_events "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hostaway.fail_at_commit()"))
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP TRIGGER fail_at_commit ON hostaway.webhook_events"))
+            connection.execute(sa.text("DROP FUNCTION hostaway.fail_at_commit()"))
+
+
+def waiting_inserts(engine: Engine) -> int:
+    """How many sessions wait for a lock on hostaway.webhook_events."""
+    with engine.connect() as connection:
+        return connection.execute(sa.text(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE c.relname = 'webhook_events' AND NOT l.granted"
+        )).scalar_one()
+
+
+@contextmanager
+def table_locked(engine: Engine) -> Iterator[None]:
+    """Hold hostaway.webhook_events so inserts wait until the block ends."""
+    with engine.connect() as blocker:
+        blocker.execute(sa.text("LOCK TABLE hostaway.webhook_events IN EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            blocker.rollback()

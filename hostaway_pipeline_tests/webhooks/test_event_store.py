@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +14,14 @@ from sqlalchemy.engine import Engine
 
 from hostaway_pipeline.storage import tables
 from hostaway_pipeline.storage.redaction import Redactor
-from hostaway_pipeline.webhooks.event_store import WebhookEventStore, prune_applied, requeue_registered_accounts
+from hostaway_pipeline.webhooks.event_store import (
+    StoredEvent,
+    WebhookEventStore,
+    prune_applied,
+    requeue_registered_accounts,
+)
+from hostaway_pipeline.webhooks.events import ParsedDelivery, parse_delivery
+from hostaway_pipeline_tests.webhooks.support import commits_failing, refusing_object
 
 ACCOUNT = 4242
 
@@ -34,7 +43,7 @@ def store(engine: Engine) -> WebhookEventStore:
 
 def rows(engine: Engine) -> list[sa.Row]:
     with engine.connect() as connection:
-        return connection.execute(sa.select(tables.webhook_events).order_by("event_id")).all()
+        return list(connection.execute(sa.select(tables.webhook_events).order_by("event_id")).all())
 
 
 def test_a_reservation_event_is_stored_pending_with_its_object_and_version_redacted(store, engine):
@@ -111,3 +120,68 @@ def test_prune_applied_removes_only_events_applied_before_the_retention(store, e
                            .values(status="applied", applied_at=sa.func.now() - sa.text("interval '1 day'")))
     assert prune_applied(engine, timedelta(days=7)) == 1
     assert [row.event_id for row in rows(engine)] == [recent, pending]
+
+
+# --- batches (the receiver's group commit) -----------------------------------------------------------------
+
+
+@pytest.fixture
+def refused_object_id(engine: Engine) -> Iterator[int]:
+    with refusing_object(engine, 666):
+        yield 666
+
+
+@pytest.fixture
+def failing_commits(engine: Engine) -> Iterator[None]:
+    with commits_failing(engine):
+        yield
+
+
+def parsed(*datas: dict[str, Any], account_id: int = ACCOUNT) -> list[ParsedDelivery]:
+    return [parse_delivery(body(data, account_id=account_id), Redactor(["doorCode"])) for data in datas]
+
+
+def test_a_batch_is_committed_in_one_transaction_each_delivery_answered_with_its_own_event(store, engine):
+    batch = parsed(reservation("2026-03-01 10:00:00"), reservation("2026-03-01 10:01:00"),
+                   reservation("2026-03-01 10:00:00", id=78), reservation("2026-03-01 10:00:00", id=79),
+                   account_id=ACCOUNT) + parsed(reservation(), account_id=999)
+    results = store.store_batch(batch)
+    stored = rows(engine)
+    assert [result.event_id for result in results] == [row.event_id for row in stored]
+    assert [result.status for result in results] == ["pending"] * 4 + ["unknown_account"]
+    with engine.connect() as connection:
+        transactions = connection.execute(sa.text("SELECT count(DISTINCT xmin::text) FROM hostaway.webhook_events"))
+        assert transactions.scalar_one() == 1
+
+
+def test_a_delivery_twice_in_one_batch_and_one_already_stored_are_stored_once(store, engine):
+    earlier = store.receive(body(reservation("2026-03-01 09:00:00")))
+    first, again, before = store.store_batch(parsed(reservation(), reservation(), reservation("2026-03-01 09:00:00")))
+    assert (first.duplicate, again.duplicate, again.event_id) == (False, True, first.event_id)
+    assert (before.duplicate, before.event_id, before.status) == (True, earlier.event_id, "pending")
+    assert len(rows(engine)) == 2
+
+
+def test_a_batch_with_one_event_postgres_refuses_still_stores_the_others(store, engine, refused_object_id):
+    batch = parsed(reservation(id=1), reservation(id=refused_object_id), reservation(id=3))
+    first, refused, third = store.store_each(batch)
+    assert isinstance(refused, sa.exc.SQLAlchemyError) and "object 666 refused" in str(refused)
+    assert isinstance(first, StoredEvent) and isinstance(third, StoredEvent)
+    assert [row.object_id for row in rows(engine)] == [1, 3]
+
+
+def test_a_failed_commit_fails_every_delivery_of_the_batch_and_stores_none(store, engine, failing_commits):
+    outcomes = store.store_each(parsed(reservation(id=1), reservation(id=2), reservation(id=3)))
+    assert all(isinstance(outcome, sa.exc.SQLAlchemyError) and "commit refused" in str(outcome)
+               for outcome in outcomes)
+    assert rows(engine) == []
+
+
+def test_with_the_database_unreachable_a_batch_fails_at_once_for_every_delivery():
+    with socket.socket() as probe:  # a local port nothing listens on: every connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    unreachable = sa.create_engine(f"postgresql+psycopg2://nobody@127.0.0.1:{port}/nothing")
+    outcomes = WebhookEventStore.on(unreachable, Redactor([])).store_each(parsed(reservation(id=1), reservation(id=2)))
+    assert len(outcomes) == 2 and outcomes[0] is outcomes[1]
+    assert isinstance(outcomes[0], sa.exc.OperationalError)
