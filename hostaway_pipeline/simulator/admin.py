@@ -33,6 +33,9 @@ Config keys (``POST`` changes only the keys given and answers the whole config; 
                            which reservation changes move latestActivityOn: every change, or only
                            bookings and sent messages (an edit, status change or cancellation moves
                            updatedOn alone)
+    activity_filter_reading "date_time" | "date_only" | "date_part"
+                           latestActivityStart/End on /v1/reservations: a date-time or a date; a date
+                           only (a date-time answers 400); or only the date part of a date-time
 
 Fault rules (see ``faults``), e.g. ``{"kind": "page_drift", "endpoint": "conversations",
 "action": "delete", "target": "served", "rows": 2, "after": 1, "count": 1}`` or

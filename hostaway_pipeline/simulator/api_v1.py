@@ -28,8 +28,8 @@ TOKEN_RESPONSE_SHAPES = ("plain", "wrapped")
 class RuntimeConfig:
     """Behaviour switches an operator can flip while the simulator runs (``POST /__admin/config``).
 
-    ``after_id_reading``, ``after_id_unknown``, ``count_with_cursor`` (see ``queries``) and
-    ``latest_activity_reading`` (see ``store``) serve the readings the docs leave open; each default is
+    ``after_id_reading``, ``after_id_unknown``, ``count_with_cursor``, ``activity_filter_reading`` (see
+    ``queries``) and ``latest_activity_reading`` (see ``store``) serve the readings the docs leave open; each default is
     the documented (or most literal) reading.
     """
 
@@ -39,6 +39,7 @@ class RuntimeConfig:
     after_id_unknown: str = "empty"
     count_with_cursor: str = "total"
     latest_activity_reading: str = "every_change"
+    activity_filter_reading: str = "date_time"
 
     def update(self, changes: Mapping[str, Any]) -> None:
         unknown = set(changes) - set(self.as_dict())
@@ -66,6 +67,7 @@ class RuntimeConfig:
             "after_id_unknown": self.after_id_unknown,
             "count_with_cursor": self.count_with_cursor,
             "latest_activity_reading": self.latest_activity_reading,
+            "activity_filter_reading": self.activity_filter_reading,
         }
 
 
@@ -74,6 +76,7 @@ _CHOICES = {
     "after_id_unknown": queries.AFTER_ID_UNKNOWN,
     "count_with_cursor": queries.COUNT_WITH_CURSOR,
     "latest_activity_reading": LATEST_ACTIVITY_READINGS,
+    "activity_filter_reading": queries.ACTIVITY_FILTER_READINGS,
 }
 
 
@@ -227,6 +230,7 @@ class V1Api:
                 after_id_reading=config.after_id_reading,
                 after_id_unknown=config.after_id_unknown,
                 count_with_cursor=config.count_with_cursor,
+                activity_filter_reading=config.activity_filter_reading,
             ),
         )
 

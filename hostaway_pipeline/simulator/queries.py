@@ -16,6 +16,10 @@ a ``page_drift`` fault needs to pick the rows it changes.
 An ``afterId`` that is 0 or matches no row of the filtered set gets what ``after_id_unknown`` says
 (``AFTER_ID_UNKNOWN``: an empty page with the true count, the first page, or a 400). With a cursor,
 ``count`` is the filtered total or, under ``count_with_cursor="remaining"``, the rows from this page on.
+
+``latestActivityStart``/``End`` on reservations are read under one of ``ACTIVITY_FILTER_READINGS``:
+``date_time`` (a date-time or a date), ``date_only`` (a date-time answers 400) or ``date_part`` (only the
+date of a date-time is read: a start bound begins at that day's 00:00:00).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 100
 
 AFTER_ID_READINGS = ("keyset", "id_order", "ignored")
+ACTIVITY_FILTER_READINGS = ("date_time", "date_only", "date_part")
 AFTER_ID_UNKNOWN = ("empty", "first_page", "error")
 COUNT_WITH_CURSOR = ("total", "remaining")
 
@@ -70,12 +75,18 @@ def paging(params: Params) -> tuple[int, int]:
     return min(limit, MAX_LIMIT), offset
 
 
-def _timestamp_bound(params: Params, name: str, *, is_end: bool) -> str | None:
+def _timestamp_bound(params: Params, name: str, *, is_end: bool, reading: str = "date_time") -> str | None:
+    """A ``latestActivity*`` bound under one of ``ACTIVITY_FILTER_READINGS`` (see the module docstring)."""
     raw = params.get(name)
     if not raw:
         return None
+    text = raw.strip()
+    if reading == "date_only" and len(text) > 10:
+        raise ApiError(400, f"Parameter '{name}' must be 'YYYY-MM-DD', got '{raw}'")
+    if reading == "date_part":
+        text = text[:10]
     try:
-        return parse_filter_bound(raw, is_end=is_end)
+        return parse_filter_bound(text, is_end=is_end)
     except ValueError:
         raise ApiError(
             400, f"Parameter '{name}' must be 'YYYY-MM-DD HH:MM:SS' or 'YYYY-MM-DD', got '{raw}'"
@@ -112,11 +123,11 @@ class RowFilter:
         return [row for row in rows if all(predicate(row) for predicate in self.predicates)]
 
 
-def _latest_activity_filter(params: Params, rows: RowFilter) -> None:
+def _latest_activity_filter(params: Params, rows: RowFilter, reading: str = "date_time") -> None:
     rows.between(
         "latestActivityOn",
-        _timestamp_bound(params, "latestActivityStart", is_end=False),
-        _timestamp_bound(params, "latestActivityEnd", is_end=True),
+        _timestamp_bound(params, "latestActivityStart", is_end=False, reading=reading),
+        _timestamp_bound(params, "latestActivityEnd", is_end=True, reading=reading),
     )
 
 
@@ -232,11 +243,12 @@ def reservations_page(
     after_id_reading: str = "keyset",
     after_id_unknown: str = "empty",
     count_with_cursor: str = "total",
+    activity_filter_reading: str = "date_time",
 ) -> ServedPage:
     limit, offset = paging(params)
     after_id = int_param(params, "afterId", None, minimum=0)
     rows = RowFilter()
-    _latest_activity_filter(params, rows)
+    _latest_activity_filter(params, rows, activity_filter_reading)
     rows.between(
         "arrivalDate", _date_bound(params, "arrivalStartDate"), _date_bound(params, "arrivalEndDate")
     )

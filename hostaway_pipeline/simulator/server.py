@@ -511,7 +511,9 @@ class SimulatorServer:
           matching no row of the filtered set;
         - ``count_with_cursor``: ``"total"`` | ``"remaining"``;
         - ``latest_activity_reading``: ``"every_change"`` | ``"not_on_edits"``: which reservation changes
-          move ``latestActivityOn`` (see ``store``).
+          move ``latestActivityOn`` (see ``store``);
+        - ``activity_filter_reading``: ``"date_time"`` | ``"date_only"`` | ``"date_part"``: how a
+          reservations ``latestActivityStart``/``End`` is read (see ``queries``).
         """
         self.config.update(changes)
         self.store.set_latest_activity_reading(self.config.latest_activity_reading)
