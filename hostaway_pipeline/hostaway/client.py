@@ -246,6 +246,7 @@ class HostawayClient:
         self.stats = CallStats()
         self.tokens = AccountTokens(token_store, transport, client_secret, self.stats)
         self.message_workers = message_workers
+        self._activity_dates_only = False  # the server refused a date-time latestActivityStart
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -263,6 +264,29 @@ class HostawayClient:
             return body
 
         return fetch
+
+    def _reservations_fetcher(self) -> Fetch:
+        """The reservations fetcher, tolerant of a server that reads ``latestActivityStart`` as a date only.
+
+        The docs leave open whether the filter takes a date-time or only a date. A cursorless request with
+        a date-time start that answers 400 is sent again with the date alone (the day from 00:00:00: a
+        superset, so nothing is missed), and so is every later one of this client.
+        """
+        fetch = self._fetcher("/reservations", "/v1/reservations")
+
+        def fetch_reservations(params: dict[str, Any]) -> Mapping[str, Any]:
+            start = params.get("latestActivityStart")
+            if self._activity_dates_only and start:
+                return fetch({**params, "latestActivityStart": str(start)[:10]})
+            try:
+                return fetch(params)
+            except HostawayClientError as error:
+                if error.status != 400 or not start or len(str(start)) <= 10 or "afterId" in params:
+                    raise
+            self._activity_dates_only = True
+            return fetch({**params, "latestActivityStart": str(start)[:10]})
+
+        return fetch_reservations
 
     @staticmethod
     def _collect(pages: Iterable[Page]) -> tuple[list[dict], int | None]:
@@ -321,7 +345,7 @@ class HostawayClient:
            offset pages) are read; repeated while it still brings new rows or versions, a bounded number
            of times.
         """
-        fetch = self._fetcher("/reservations", "/v1/reservations")
+        fetch = self._reservations_fetcher()
         rows: list[dict] = []
         count: int | None = None
         activity_mark: str | None = None

@@ -222,6 +222,22 @@ def test_a_window_of_several_pages_is_read_whole_while_rows_move_under_every_rea
     assert_equal_to_truth(stand_in)
 
 
+@pytest.mark.parametrize("filter_reading", ["date_time", "date_only", "date_part"])
+def test_a_server_reading_latest_activity_start_as_a_date_loses_nothing(stand_in, filter_reading):
+    stand_in.simulator.configure(activity_filter_reading=filter_reading)
+    assert sync(stand_in).extra["read_kind"] == "full"  # its catch-up round filters on latestActivityStart
+    assert_equal_to_truth(stand_in)
+    stand_in.simulator.mutate(ACCOUNT, A_DAY)
+
+    outcome = sync(stand_in)
+
+    assert outcome.extra["read_kind"] == "incremental" and outcome.extra["read_complete"] is True
+    assert_equal_to_truth(stand_in)
+    starts = [call for call in stand_in.simulator.calls() if call["endpoint"] == "reservations"]
+    refused = [call for call in starts if call["status"] == 400]
+    assert len(refused) == (2 if filter_reading == "date_only" else 0)  # once per client: one a sync
+
+
 @pytest.mark.parametrize("count_with_cursor", ["total", "remaining"])
 def test_a_count_of_the_remaining_rows_under_a_cursor_does_not_cut_the_window_short(stand_in, count_with_cursor):
     stand_in.simulator.configure(count_with_cursor=count_with_cursor)
