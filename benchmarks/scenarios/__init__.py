@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from benchmarks.report import ScenarioResult
-from benchmarks.scenarios import big_account, daily_cost, full_read, full_sync, ip_budget, multi_process, readings
+from benchmarks.scenarios import (
+    big_account,
+    daily_cost,
+    full_read,
+    full_sync,
+    ip_budget,
+    multi_process,
+    readings,
+    run_overhead,
+)
 from benchmarks.scenarios.options import BenchOptions
 
 SCENARIOS: dict[str, Callable[[BenchOptions], ScenarioResult]] = {
@@ -16,4 +25,5 @@ SCENARIOS: dict[str, Callable[[BenchOptions], ScenarioResult]] = {
     "readings": readings.run,
     "big_account": big_account.run,
     "daily_cost": daily_cost.run,
+    "run_overhead": run_overhead.run,
 }
