@@ -145,6 +145,21 @@ def test_a_short_head_page_fails_the_incremental_read_and_advances_nothing(stand
     assert state(stand_in) == before
 
 
+def test_an_incomplete_full_listing_records_nothing_and_the_next_sync_lists_in_full_again(stand_in):
+    stand_in.simulator.add_fault(kind="empty_page", endpoint="reservations", count=1000)
+    with pytest.raises(IncompleteRead, match="read 0 of the 250 objects the API counted"):
+        sync(stand_in)
+    assert sync_state.load(stand_in.warehouse.engine, ACCOUNT, "reservations") is None
+
+    stand_in.simulator.clear_faults()
+    sync(stand_in)
+    before = state(stand_in)
+    stand_in.simulator.add_fault(kind="empty_page", endpoint="reservations", count=1000)
+    with pytest.raises(IncompleteRead):
+        sync(stand_in, force_full_listing=True)
+    assert state(stand_in) == before
+
+
 def test_a_full_listing_is_due_a_week_after_the_last_one_and_proves_a_deletion(stand_in):
     sync(stand_in)
     with stand_in.simulator.store.lock:
