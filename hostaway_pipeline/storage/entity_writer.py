@@ -19,6 +19,9 @@ row without a usable id is skipped (``rows_skipped``); both are logged once per 
 caller's transaction when given a connection, else in one transaction of its own. Deletions are soft
 (``deleted_at``) and explicit: the caller names the ids it proved gone (``soft_delete``), or a scope it
 knows is gone whole.
+
+Every statement says which ids it inserted, updated or soft-deleted in its own round trip (``RETURNING``);
+the counts keep the first ``CHANGED_IDS_KEPT`` of each kind, so a run can show what it changed.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ from hostaway_pipeline.storage.redaction import Redactor
 from hostaway_pipeline.storage.tables import ENTITY_TABLES, EntityTable
 
 CHUNK_ROWS = 1000
+# Ids of each kind of change a WriteCounts keeps (the counts stay exact): enough for a run's preview.
+CHANGED_IDS_KEPT = 50
+_ID_FIELDS = ("inserted_ids", "updated_ids", "soft_deleted_ids")
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +57,8 @@ class WriteCounts:
     """What a write did: new rows, changed rows, rows seen again unchanged, and objects older than stored.
 
     Also what normalization cost: values stored as NULL or cleaned (``values_quarantined``) and rows
-    without a usable id (``rows_skipped``), with a few examples naming ids and fields, never values.
+    without a usable id (``rows_skipped``), with a few examples naming ids and fields, never values; and
+    the first ``CHANGED_IDS_KEPT`` ids inserted, updated and soft-deleted, in the order written.
     """
 
     inserted: int = 0
@@ -63,13 +70,17 @@ class WriteCounts:
     rows_skipped: int = 0
     quarantined_examples: tuple[str, ...] = ()
     skipped_examples: tuple[str, ...] = ()
+    inserted_ids: tuple[int, ...] = ()
+    updated_ids: tuple[int, ...] = ()
+    soft_deleted_ids: tuple[int, ...] = ()
 
     def __add__(self, other: WriteCounts) -> WriteCounts:
         merged: dict[str, Any] = {}
         for f in fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(mine, tuple):  # examples: the first few, each once
-                merged[f.name] = tuple(dict.fromkeys((*mine, *theirs)))[: normalize.MAX_EXAMPLES]
+            if isinstance(mine, tuple):  # ids and examples: the first few, each once
+                kept = CHANGED_IDS_KEPT if f.name in _ID_FIELDS else normalize.MAX_EXAMPLES
+                merged[f.name] = tuple(dict.fromkeys((*mine, *theirs)))[:kept]
             else:
                 merged[f.name] = mine + theirs
         return WriteCounts(**merged)
@@ -134,17 +145,24 @@ class EntityWriter:
     def _write_rows(self, entity: EntityTable, account_id: int, rows: list[dict], connection: Connection,
                     read_began: datetime | None) -> WriteCounts:
         counts = WriteCounts()
+        inserted_ids: list[int] = []
+        updated_ids: list[int] = []
         for start in range(0, len(rows), CHUNK_ROWS):
             chunk = rows[start : start + CHUNK_ROWS]
             returned = self._upsert(entity, account_id, chunk, connection, read_began)
             for row in returned:
                 if row.inserted:
                     counts.inserted += 1
+                    if len(inserted_ids) < CHANGED_IDS_KEPT:
+                        inserted_ids.append(row.id)
                 elif row.changed:
                     counts.updated += 1
+                    if len(updated_ids) < CHANGED_IDS_KEPT:
+                        updated_ids.append(row.id)
                 else:
                     counts.unchanged += 1
             counts.stale += len(chunk) - len(returned)
+        counts.inserted_ids, counts.updated_ids = tuple(inserted_ids), tuple(updated_ids)
         return counts
 
     def _upsert(self, entity: EntityTable, account_id: int, chunk: list[dict], connection: Connection,
@@ -213,11 +231,12 @@ class EntityWriter:
         return set(connection.execute(sa.select(table.c.id).where(condition)).scalars())
 
     def soft_delete(self, entity: EntityTable | str, account_id: int, ids: Iterable[int], connection: Connection,
-                    unseen_since: datetime | None = None) -> int:
-        """Soft-delete these live rows (proved gone upstream), sparing any another writer saw since ``unseen_since``."""
+                    unseen_since: datetime | None = None) -> WriteCounts:
+        """Soft-delete these live rows (proved gone upstream), sparing any another writer saw since
+        ``unseen_since``; counts what it deleted (``soft_deleted`` and ``soft_deleted_ids``)."""
         wanted = sorted(set(ids))
         if not wanted:
-            return 0
+            return WriteCounts()
         entity = ENTITY_TABLES[entity] if isinstance(entity, str) else entity
         table = entity.table
         condition = sa.and_(
@@ -227,10 +246,7 @@ class EntityWriter:
         )
         if unseen_since is not None:
             condition = sa.and_(condition, table.c.synced_at < unseen_since)
-        result = connection.execute(
-            sa.update(table).where(condition).values(deleted_at=sa.func.now(), changed_at=sa.func.now())
-        )
-        return result.rowcount
+        return _soft_delete_where(table, condition, connection)
 
     def mark_missing_deleted(
         self,
@@ -240,7 +256,7 @@ class EntityWriter:
         connection: Connection,
         within: sa.ColumnElement[bool] | None = None,
         unseen_since: datetime | None = None,
-    ) -> int:
+    ) -> WriteCounts:
         """Soft-delete this account's live rows whose id is not in ``seen_ids`` (optionally only ``within``).
 
         ``unseen_since`` (the database's clock when the read began) spares rows another sync wrote after
@@ -257,7 +273,13 @@ class EntityWriter:
             condition = sa.and_(condition, within)
         if unseen_since is not None:
             condition = sa.and_(condition, table.c.synced_at < unseen_since)
-        result = connection.execute(
-            sa.update(table).where(condition).values(deleted_at=sa.func.now(), changed_at=sa.func.now())
-        )
-        return result.rowcount
+        return _soft_delete_where(table, condition, connection)
+
+
+def _soft_delete_where(table: sa.Table, condition: sa.ColumnElement[bool], connection: Connection) -> WriteCounts:
+    """One UPDATE marking the rows deleted, returning their ids in the same round trip."""
+    deleted_ids = connection.execute(
+        sa.update(table).where(condition).values(deleted_at=sa.func.now(), changed_at=sa.func.now())
+        .returning(table.c.id)
+    ).scalars().all()
+    return WriteCounts(soft_deleted=len(deleted_ids), soft_deleted_ids=tuple(sorted(deleted_ids)[:CHANGED_IDS_KEPT]))

@@ -108,8 +108,7 @@ def _reconcile_locked(resource: str, client: HostawayClient, writer: EntityWrite
         counts = writer.write(entity, account_id, [*result.objects, *proof.alive], connection,
                               read_began=read_began)
         if not proof.refused:
-            counts.soft_deleted = writer.soft_delete(entity, account_id, proof.gone, connection,
-                                                     unseen_since=read_began)
+            counts += writer.soft_delete(entity, account_id, proof.gone, connection, unseen_since=read_began)
             state = sync_state.record_read(connection, account_id, resource, kind="full", read_began=read_began,
                                            objects_read=len(read_ids), api_count=result.reported_count,
                                            watermark=watermark_of(result.objects) if watermark_of else None)

@@ -246,12 +246,12 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
     refused = allowed is not None and proved_gone > allowed
     with engine.begin() as connection:
         if not refused:
-            counts.soft_deleted = writer.soft_delete(
+            counts += writer.soft_delete(
                 messages, account_id, [mid for ids in gone.values() for mid in ids], connection,
                 unseen_since=read_began)
             _advance_markers(connection, account_id, markers, list(gone_counts.items()))
         # Messages of conversations gone upstream (proved by the conversations sync).
-        counts.soft_deleted += writer.mark_missing_deleted(
+        counts += writer.mark_missing_deleted(
             messages, account_id, [], connection,
             within=message_table.c.conversation_id.not_in(live_conversations or [-1]), unseen_since=read_began,
         )

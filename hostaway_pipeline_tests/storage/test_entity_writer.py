@@ -3,6 +3,8 @@ hostile values that cost one value (or one row), never the write."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -11,7 +13,7 @@ import sqlalchemy as sa
 
 from hostaway_pipeline.settings import ALWAYS_REDACTED_FIELDS
 from hostaway_pipeline.storage import normalize, tables
-from hostaway_pipeline.storage.entity_writer import EntityWriter, WriteCounts, WriteRejected
+from hostaway_pipeline.storage.entity_writer import CHANGED_IDS_KEPT, EntityWriter, WriteCounts, WriteRejected
 from hostaway_pipeline.storage.redaction import Redactor
 
 ACCOUNT = 4242
@@ -45,6 +47,11 @@ def writer(engine) -> EntityWriter:
     return EntityWriter(engine, Redactor(ALWAYS_REDACTED_FIELDS | {"doorCode"}))
 
 
+def without_ids(counts: WriteCounts) -> WriteCounts:
+    """The counts alone, for tests about counting (the ids have tests of their own)."""
+    return dataclasses.replace(counts, inserted_ids=(), updated_ids=(), soft_deleted_ids=())
+
+
 def stored(engine, table_name: str = "reservations") -> dict[int, sa.Row]:
     table = tables.ENTITY_TABLES[table_name].table
     with engine.connect() as connection:
@@ -66,7 +73,7 @@ def test_typed_columns_are_filled_from_the_source_object(writer, engine):
 def test_a_batch_is_deduplicated_by_id_and_the_last_occurrence_wins(writer, engine):
     counts = writer.write("reservations", ACCOUNT, [reservation(1, status="new"), reservation(2),
                                                     reservation(1, status="modified")])
-    assert counts == WriteCounts(inserted=2)
+    assert without_ids(counts) == WriteCounts(inserted=2) and sorted(counts.inserted_ids) == [1, 2]
     assert stored(engine)[1].status == "modified"
 
 
@@ -85,7 +92,7 @@ def test_a_changed_object_updates_content_and_changed_at(writer, engine):
     before = stored(engine)[1]
     counts = writer.write("reservations", ACCOUNT, [reservation(1, "2026-11-02 10:00:00", status="cancelled")])
     after = stored(engine)[1]
-    assert counts == WriteCounts(updated=1)
+    assert counts == WriteCounts(updated=1, updated_ids=(1,))
     assert after.status == "cancelled"
     assert after.changed_at > before.changed_at
     assert after.first_seen_at == before.first_seen_at
@@ -101,7 +108,7 @@ def test_an_older_object_never_replaces_a_newer_one(writer, engine):
 def test_an_object_with_the_same_version_but_other_content_is_written(writer, engine):
     writer.write("reservations", ACCOUNT, [reservation(1, guestName="A")])
     counts = writer.write("reservations", ACCOUNT, [reservation(1, guestName="B")])
-    assert counts == WriteCounts(updated=1)
+    assert counts == WriteCounts(updated=1, updated_ids=(1,))
     assert stored(engine)[1].guest_name == "B"
 
 
@@ -132,14 +139,14 @@ def test_rows_missing_upstream_are_soft_deleted_and_come_back_when_they_reappear
     writer.write("reservations", ACCOUNT, [reservation(1), reservation(2), reservation(3)])
     with engine.begin() as connection:
         deleted = writer.mark_missing_deleted("reservations", ACCOUNT, [1, 3], connection)
-    assert deleted == 1
+    assert deleted == WriteCounts(soft_deleted=1, soft_deleted_ids=(2,))
     rows = stored(engine)
     assert rows[2].deleted_at is not None and rows[1].deleted_at is None
     changed_when_deleted = rows[2].changed_at
 
     counts = writer.write("reservations", ACCOUNT, [reservation(2)])
     revived = stored(engine)[2]
-    assert counts == WriteCounts(updated=1)
+    assert counts == WriteCounts(updated=1, updated_ids=(2,))
     assert revived.deleted_at is None
     assert revived.changed_at > changed_when_deleted
 
@@ -150,7 +157,7 @@ def test_soft_delete_is_scoped_to_the_account_and_the_given_condition(writer, en
     table = tables.reservations.table
     with engine.begin() as connection:
         deleted = writer.mark_missing_deleted("reservations", ACCOUNT, [], connection, within=table.c.listing_id == 8)
-    assert deleted == 1
+    assert deleted == WriteCounts(soft_deleted=1, soft_deleted_ids=(2,))
     assert stored(engine)[1].deleted_at is None
     with engine.connect() as connection:
         other = connection.execute(sa.select(table.c.deleted_at).where(table.c.account_id == ACCOUNT + 1)).scalar_one()
@@ -188,7 +195,7 @@ def test_an_unreadable_field_costs_only_that_value(writer, engine):
     rows = stored(engine)
     assert rows[2].arrival_date is None and rows[2].raw["arrivalDate"] == "not a date"
     assert rows[2].departure_date == date(2026, 12, 27) and rows[1].arrival_date == date(2026, 12, 24)
-    assert counts == WriteCounts(inserted=2, values_quarantined=1,
+    assert without_ids(counts) == WriteCounts(inserted=2, values_quarantined=1,
                                  quarantined_examples=("id 2 arrivalDate: unreadable as date",))
 
 
@@ -238,9 +245,11 @@ def test_an_id_given_as_digits_is_read_as_that_id(writer, engine):
 
 def test_large_batches_are_written_in_chunks_with_exact_counts(writer, engine):
     objects = [reservation(i) for i in range(1, 2501)]
-    assert writer.write("reservations", ACCOUNT, objects) == WriteCounts(inserted=2500)
+    first = writer.write("reservations", ACCOUNT, objects)
+    assert without_ids(first) == WriteCounts(inserted=2500)
+    assert len(first.inserted_ids) == CHANGED_IDS_KEPT and set(first.inserted_ids) <= set(range(1, 1001))
     objects[10] = reservation(11, "2026-11-05 00:00:00", status="modified")
-    assert writer.write("reservations", ACCOUNT, objects) == WriteCounts(updated=1, unchanged=2499)
+    assert writer.write("reservations", ACCOUNT, objects) == WriteCounts(updated=1, unchanged=2499, updated_ids=(11,))
 
 
 def test_what_a_write_cost_is_logged_once_naming_ids_and_fields_never_values(writer, caplog):
@@ -263,3 +272,54 @@ def test_write_counts_add_up_and_keep_only_a_few_examples_each_once():
                                 quarantined_examples=("a", "b", "c", "d", "e"), skipped_examples=("s",))
     assert total.as_dict()["quarantined_examples"] == ["a", "b", "c", "d", "e"]
     assert total.as_dict()["values_quarantined"] == 7
+
+
+def test_a_write_reports_which_ids_it_inserted_and_which_it_updated(writer):
+    writer.write("reservations", ACCOUNT, [reservation(1), reservation(2)])
+    counts = writer.write("reservations", ACCOUNT, [reservation(1, "2026-11-02 10:00:00", status="cancelled"),
+                                                    reservation(2), reservation(3)])
+    assert counts == WriteCounts(inserted=1, updated=1, unchanged=1, inserted_ids=(3,), updated_ids=(1,))
+
+
+def test_soft_delete_reports_the_ids_it_deleted_not_those_already_deleted_or_unknown(writer, engine):
+    writer.write("reservations", ACCOUNT, [reservation(1), reservation(2), reservation(3)])
+    with engine.begin() as connection:
+        assert writer.soft_delete("reservations", ACCOUNT, [3, 2, 99], connection) == WriteCounts(
+            soft_deleted=2, soft_deleted_ids=(2, 3))
+        assert writer.soft_delete("reservations", ACCOUNT, [2], connection) == WriteCounts()
+        assert writer.soft_delete("reservations", ACCOUNT, [], connection) == WriteCounts()
+
+
+@pytest.fixture
+def statements(engine) -> Iterator[list[str]]:
+    """The first word of every statement the engine sends, from now on."""
+    sent: list[str] = []
+
+    def record(connection, cursor, statement, *rest) -> None:
+        sent.append(statement.split()[0])
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    yield sent
+    sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def test_changed_ids_cost_no_round_trip_of_their_own(writer, engine, statements):
+    """One upsert per chunk and one UPDATE per soft delete, each returning its ids (RETURNING)."""
+    objects = [reservation(i) for i in range(1, 1501)]
+    with engine.begin() as connection:
+        statements.clear()
+        counts = writer.write("reservations", ACCOUNT, objects, connection)
+        deleted = writer.soft_delete("reservations", ACCOUNT, range(1, 1201), connection)
+        missing = writer.mark_missing_deleted("reservations", ACCOUNT, range(1, 1401), connection)
+    assert statements == ["INSERT", "INSERT", "UPDATE", "UPDATE"]
+    assert (counts.inserted, len(counts.inserted_ids)) == (1500, CHANGED_IDS_KEPT)
+    assert deleted == WriteCounts(soft_deleted=1200, soft_deleted_ids=tuple(range(1, CHANGED_IDS_KEPT + 1)))
+    assert missing == WriteCounts(soft_deleted=100, soft_deleted_ids=tuple(range(1401, 1401 + CHANGED_IDS_KEPT)))
+
+
+def test_added_counts_keep_the_first_ids_of_each_change_each_once():
+    first = WriteCounts(inserted=40, inserted_ids=tuple(range(40)), soft_deleted=1, soft_deleted_ids=(7,))
+    second = WriteCounts(inserted=30, inserted_ids=tuple(range(35, 65)), soft_deleted=1, soft_deleted_ids=(7,))
+    total = first + second
+    assert total.inserted == 70 and total.inserted_ids == tuple(range(CHANGED_IDS_KEPT))
+    assert total.soft_deleted == 2 and total.soft_deleted_ids == (7,)
