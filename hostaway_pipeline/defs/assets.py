@@ -3,7 +3,10 @@
 Reservations are listed in full on the first sync and weekly (run config ``full_listing`` forces it,
 ``full_listing_every_days`` sets the cadence); in between only what changed since the watermark is read.
 Each materialization's metadata carries its read (``read_kind``, ``read_window_start``) and the sync state
-it recorded (``sync_watermark``, ``sync_last_full_read_at``, ...).
+it recorded (``sync_watermark``, ``sync_last_full_read_at``, ...). Every materialization also carries
+Dagster's standard table metadata (``dagster/table_name``, ``dagster/row_count``: the account's live
+rows, ``dagster/column_schema`` from the table's comments) and ``changes``: the ids it inserted, updated
+and soft-deleted (see ``table_metadata``).
 
 A sync that cannot finish green (an incomplete read, a refused mass deletion, conversations whose
 messages could not be read) has already written what it read for certain; the asset then fails its step
@@ -23,9 +26,11 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from hostaway_pipeline.defs import table_metadata
 from hostaway_pipeline.defs.partitions import account_partitions
 from hostaway_pipeline.defs.pools import API_POOL
 from hostaway_pipeline.defs.resources import HostawayApiResource, WarehouseResource
+from hostaway_pipeline.hostaway.client import HostawayClient
 from hostaway_pipeline.storage.account_registry import AccountError
 from hostaway_pipeline.storage.sync_locks import SyncLockTimeout
 from hostaway_pipeline.sync import full_sync, messages_sync, reservations_sync, sync_state
@@ -43,7 +48,8 @@ class ReconcileConfig(dg.Config):
     allow_mass_delete: bool = Field(
         default=False,
         description="Let this run soft-delete more than 10% (and more than 5) of the account's live rows of this "
-                    "resource when upstream really lost them; otherwise such a run deletes nothing and fails.",
+                    "resource when upstream really lost them; otherwise such a run deletes nothing and fails. "
+                    "Default: false.",
     )
 
 
@@ -51,21 +57,25 @@ class ReservationsSyncConfig(ReconcileConfig):
     full_listing: bool = Field(
         default=False,
         description="List every reservation now (and prove deletions by id), whatever the cadence; otherwise "
-                    "only what changed since the last complete read is read, until a full listing is due.")
+                    "only what changed since the last complete read is read, until a full listing is due. "
+                    "Default: false.")
     full_listing_every_days: float = Field(
         default=reservations_sync.DEFAULT_FULL_LISTING_EVERY.total_seconds() / 86400, ge=0,
         description="How often a full listing (the only read that proves deletions) replaces the incremental "
-                    "read, in days since the last complete one; 0 lists in full every time.")
+                    "read, in days since the last complete one; 0 lists in full every time. Default: "
+                    f"{reservations_sync.DEFAULT_FULL_LISTING_EVERY.total_seconds() / 86400:g}.")
     overlap_minutes: float = Field(
         default=sync_state.DEFAULT_OVERLAP.total_seconds() / 60, ge=1,
         description="How far before the watermark (the newest change the last complete read saw, on the API's "
-                    "clock) an incremental read starts: changes committed late or stamped by a lagging API server.")
+                    "clock) an incremental read starts: changes committed late or stamped by a lagging API server. "
+                    f"Default: {sync_state.DEFAULT_OVERLAP.total_seconds() / 60:g}.")
 
 
 class MessagesSyncConfig(ReconcileConfig):
     full_refresh: bool = Field(
         default=False,
-        description="Re-read every conversation's messages, not only those whose markers moved (one call each).")
+        description="Re-read every conversation's messages, not only those whose markers moved (one call each). "
+                    "Default: false.")
     reverify_days: int = Field(
         default=messages_sync.DEFAULT_REVERIFY_DAYS, ge=0,
         description="Also re-read the least recently read conversations so each is read at least once per this "
@@ -73,7 +83,8 @@ class MessagesSyncConfig(ReconcileConfig):
     max_failed_conversations: int = Field(
         default=messages_sync.DEFAULT_MAX_FAILED_CONVERSATIONS, ge=0,
         description="How many conversations may fail to be read (after retries, a 404, or a short read) with the "
-                    "step still green; they keep their old messages and are read again next sync.")
+                    "step still green; they keep their old messages and are read again next sync. Default: "
+                    f"{messages_sync.DEFAULT_MAX_FAILED_CONVERSATIONS}.")
 
 
 def _account_id(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> int:
@@ -88,22 +99,29 @@ def _account_id(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     return account_id
 
 
-def _run_sync(context: dg.AssetExecutionContext, sync: Callable[..., SyncOutcome], *args: Any,
-              **options: Any) -> dg.MaterializeResult:
+def _run_sync(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sync: Callable[..., SyncOutcome],
+              client: HostawayClient, *args: Any, **options: Any) -> dg.MaterializeResult:
     """Run one sync; a :class:`SyncFailure` becomes a failed step carrying its one line and figures."""
     try:
-        outcome = sync(*args, on_wait=context.log.info, **options)
+        outcome = sync(client, warehouse.writer, warehouse.engine, *args, on_wait=context.log.info, **options)
     except SyncFailure as failure:
         raise dg.Failure(description=str(failure), metadata=failure.outcome.metadata()) from None
     except SyncLockTimeout as timeout:
         raise dg.Failure(description=str(timeout)) from None
-    return _result(context, outcome)
+    return _result(context, outcome, table_metadata.live_rows(warehouse.engine, outcome.resource, outcome.account_id))
 
 
-def _result(context: dg.AssetExecutionContext, outcome: SyncOutcome) -> dg.MaterializeResult:
-    context.log.info(f"{outcome.resource} for account {outcome.account_id}: {outcome.metadata()}")
+def _result(context: dg.AssetExecutionContext, outcome: SyncOutcome, live_rows: int) -> dg.MaterializeResult:
+    """The sync's figures, Dagster's standard table metadata and what changed (ids), and one readable log line."""
+    counts, stats = outcome.counts, outcome.stats
+    context.log.info(
+        f"{outcome.resource} of account {outcome.account_id}: read {outcome.fetched} (API count "
+        f"{outcome.reported_count}) in {stats.calls} calls; {counts.inserted} inserted, {counts.updated} updated, "
+        f"{counts.soft_deleted} soft-deleted, {counts.unchanged} unchanged, {counts.stale} older than stored; "
+        f"{live_rows} live rows")
     return dg.MaterializeResult(
-        metadata={**outcome.metadata(), "preview": dg.MetadataValue.md(outcome.preview_markdown())}
+        metadata={**outcome.metadata(),
+                  **table_metadata.materialization_metadata(outcome.resource, live_rows, counts)}
     )
 
 
@@ -118,7 +136,7 @@ def _asset(name: str, description: str, deps: list | None = None):
         description=description,
         deps=deps,
         freshness_policy=RECONCILIATION_FRESHNESS,
-        metadata={"table": f"hostaway.{name}"},
+        metadata={"table": f"hostaway.{name}", **table_metadata.definition_metadata(name)},
     )
 
 
@@ -126,7 +144,7 @@ def _asset(name: str, description: str, deps: list | None = None):
 def listings(context: dg.AssetExecutionContext, config: ReconcileConfig, warehouse: WarehouseResource,
              hostaway_api: HostawayApiResource) -> dg.MaterializeResult:
     client = hostaway_api.client_for(_account_id(context, warehouse))
-    return _run_sync(context, full_sync.sync_listings, client, warehouse.writer, warehouse.engine,
+    return _run_sync(context, warehouse, full_sync.sync_listings, client,
                      policy=DeletePolicy(allow_mass_delete=config.allow_mass_delete))
 
 
@@ -135,7 +153,7 @@ def listings(context: dg.AssetExecutionContext, config: ReconcileConfig, warehou
 def reservations(context: dg.AssetExecutionContext, config: ReservationsSyncConfig, warehouse: WarehouseResource,
                  hostaway_api: HostawayApiResource) -> dg.MaterializeResult:
     client = hostaway_api.client_for(_account_id(context, warehouse))
-    return _run_sync(context, reservations_sync.sync_reservations, client, warehouse.writer, warehouse.engine,
+    return _run_sync(context, warehouse, reservations_sync.sync_reservations, client,
                      force_full_listing=config.full_listing,
                      full_listing_every=timedelta(days=config.full_listing_every_days),
                      overlap=timedelta(minutes=config.overlap_minutes),
@@ -146,7 +164,7 @@ def reservations(context: dg.AssetExecutionContext, config: ReservationsSyncConf
 def conversations(context: dg.AssetExecutionContext, config: ReconcileConfig, warehouse: WarehouseResource,
                   hostaway_api: HostawayApiResource) -> dg.MaterializeResult:
     client = hostaway_api.client_for(_account_id(context, warehouse))
-    return _run_sync(context, full_sync.sync_conversations, client, warehouse.writer, warehouse.engine,
+    return _run_sync(context, warehouse, full_sync.sync_conversations, client,
                      policy=DeletePolicy(allow_mass_delete=config.allow_mass_delete))
 
 
@@ -155,7 +173,7 @@ def conversations(context: dg.AssetExecutionContext, config: ReconcileConfig, wa
 def messages(context: dg.AssetExecutionContext, config: MessagesSyncConfig, warehouse: WarehouseResource,
              hostaway_api: HostawayApiResource) -> dg.MaterializeResult:
     client = hostaway_api.client_for(_account_id(context, warehouse))
-    return _run_sync(context, messages_sync.sync_messages, client, warehouse.writer, warehouse.engine,
+    return _run_sync(context, warehouse, messages_sync.sync_messages, client,
                      config.full_refresh, config.reverify_days,
                      policy=DeletePolicy(allow_mass_delete=config.allow_mass_delete), on_progress=context.log.info,
                      max_failed_conversations=config.max_failed_conversations)

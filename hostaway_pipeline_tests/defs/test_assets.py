@@ -16,7 +16,7 @@ from hostaway_pipeline.defs.checks import (
 from hostaway_pipeline.settings import ALWAYS_REDACTED_FIELDS, DEFAULT_EXTRA_REDACTED_FIELDS
 from hostaway_pipeline.simulator.server import SimulatorServer
 from hostaway_pipeline.storage import tables
-from hostaway_pipeline.storage.entity_writer import EntityWriter
+from hostaway_pipeline.storage.entity_writer import CHANGED_IDS_KEPT, EntityWriter
 from hostaway_pipeline.storage.redaction import Redactor
 from hostaway_pipeline.sync import full_sync, messages_sync
 from hostaway_pipeline.sync.messages_sync import DEFAULT_REVERIFY_DAYS
@@ -79,7 +79,7 @@ def test_a_full_materialization_makes_every_table_equal_to_upstream_field_by_fie
     assert any(m["status"] != "sent" for m in truth["messages"])  # scheduled messages are stored too
 
 
-def test_materialization_metadata_reports_calls_rows_waits_and_a_preview(harness, simulator):
+def test_materialization_metadata_reports_calls_rows_waits_and_what_changed(harness, simulator):
     result = harness.materialize(ACCOUNT)
     reservations = harness.metadata(result, "reservations")
     truth = simulator.truth(ACCOUNT)
@@ -89,10 +89,56 @@ def test_materialization_metadata_reports_calls_rows_waits_and_a_preview(harness
                 "rate_limit_wait_seconds"):
         assert key in reservations
     assert reservations["http_429"] == 0
-    assert "| id |" in reservations["preview"]
+    assert changes(reservations) == {"inserted": (len(truth["reservations"]), CHANGED_IDS_KEPT),
+                                     "updated": (0, 0), "soft_deleted": (0, 0)}
     messages = harness.metadata(result, "messages")
     assert messages["conversations_read"] == len(truth["conversations"])
     assert messages["rows_inserted"] == len(truth["messages"])
+
+
+def changes(metadata: dict) -> dict[str, tuple[int, int]]:
+    """The changes preview: per kind of change, its row count and how many ids it lists."""
+    records = metadata["changes"].records
+    return {r.data["change"]: (r.data["rows"], len(r.data["ids"].split(" (")[0].split(", ")) if r.data["rows"] else 0)
+            for r in records}
+
+
+def changed_ids(metadata: dict) -> dict[str, set[int]]:
+    """Per kind of change, the ids the preview lists (all of them when the change is small)."""
+    return {r.data["change"]: {int(i) for i in r.data["ids"].split(", ") if i}
+            for r in metadata["changes"].records}
+
+
+def test_every_materialization_carries_the_standard_table_metadata(harness, simulator):
+    result = harness.materialize(ACCOUNT)
+    truth = simulator.truth(ACCOUNT)
+    for entity in ENTITIES:
+        metadata = harness.metadata(result, entity)
+        assert metadata["dagster/table_name"] == f"hostaway.{entity}"
+        assert metadata["dagster/row_count"] == metadata["dagster/partition_row_count"] == len(truth[entity])
+        schema = metadata["dagster/column_schema"]
+        table = tables.ENTITY_TABLES[entity].table
+        assert [column.name for column in schema.columns] == [column.name for column in table.columns]
+        for column in schema.columns:
+            assert column.description == table.c[column.name].comment and column.description
+            assert column.constraints.nullable == table.c[column.name].nullable
+    schema = harness.metadata(result, "reservations")["dagster/column_schema"]
+    types = {column.name: column.type for column in schema.columns}
+    assert types["arrival_date"] == "date" and types["total_price"] == "numeric(14, 2)"
+    assert types["raw"] == "jsonb" and types["changed_at"] == "timestamp with time zone"
+    assert {c.name for c in schema.columns if "primary key" in c.constraints.other} == {"account_id", "id"}
+
+
+def test_the_changes_preview_lists_the_ids_inserted_updated_and_soft_deleted(harness, simulator):
+    harness.materialize(ACCOUNT)
+    touched = simulator.mutate(ACCOUNT, {"cancel_reservations": 2, "new_reservations": 3, "delete_listings": 1})
+    result = harness.materialize(ACCOUNT, run_config=FULL_LISTING)
+    reservations, listings = harness.metadata(result, "reservations"), harness.metadata(result, "listings")
+    assert changed_ids(reservations) == {"inserted": set(touched["new_reservations"]),
+                                         "updated": set(touched["cancel_reservations"]), "soft_deleted": set()}
+    assert changed_ids(listings) == {"inserted": set(), "updated": set(),
+                                     "soft_deleted": set(touched["delete_listings"])}
+    assert changes(reservations) == {"inserted": (3, 3), "updated": (2, 2), "soft_deleted": (0, 0)}
 
 
 def test_a_second_run_changes_nothing_and_skips_unchanged_conversations(harness, engine):
