@@ -14,8 +14,8 @@ from hostaway_pipeline.defs.analytics_assets import ANALYTICS_ASSETS, analytics_
 from hostaway_pipeline.defs.assets import HOSTAWAY_ASSETS
 from hostaway_pipeline.defs.checks import HOSTAWAY_CHECKS
 from hostaway_pipeline.defs.jobs import reconcile_account_job
+from hostaway_pipeline.defs.reconciliation_pacing import reconciliation_pacing_sensor
 from hostaway_pipeline.defs.resources import HostawayApiResource, HostawayRateLimiterResource, WarehouseResource
-from hostaway_pipeline.defs.schedules import daily_reconciliation_schedule
 from hostaway_pipeline.defs.sensors import account_partitions_sensor
 from hostaway_pipeline.defs.webhook_jobs import apply_webhook_events_job
 from hostaway_pipeline.defs.webhook_sensor import webhook_events_sensor
@@ -35,8 +35,9 @@ defs = dg.Definitions(
     assets=[*HOSTAWAY_ASSETS, account_freshness, *ANALYTICS_ASSETS],
     asset_checks=[*HOSTAWAY_CHECKS, *ACCOUNT_FRESHNESS_CHECKS],
     jobs=[reconcile_account_job, account_freshness_job, apply_webhook_events_job],
-    schedules=[daily_reconciliation_schedule, account_freshness_schedule],
-    sensors=[account_partitions_sensor, webhook_events_sensor, analytics_automation_sensor],
+    schedules=[account_freshness_schedule],
+    sensors=[reconciliation_pacing_sensor, account_partitions_sensor, webhook_events_sensor,
+             analytics_automation_sensor],
     resources=build_resources(),
     # Runs wait on the API, not the CPU: one process per run, also for runs the UI launches of the assets.
     executor=dg.in_process_executor,

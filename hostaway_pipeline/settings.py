@@ -20,7 +20,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 HOSTAWAY_API_BASE_URL_DEFAULT = "https://api.hostaway.com/v1"
-RECONCILE_CRON_DEFAULT = "0 2 * * *"
+# Reconciliation runs the pacing sensor keeps waiting in the run queue (defs/reconciliation_pacing.py).
+RECONCILE_MAX_QUEUED_DEFAULT = 6
+RECONCILE_MAX_QUEUED_MAX = 1000
 
 # Where the embedded Postgres, the generated key and the local DAGSTER_HOME live unless
 # HOSTAWAY_PIPELINE_HOME says otherwise: one place per user, never the current directory (a command run
@@ -256,25 +258,17 @@ def _redacted_fields(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*names, *extra)))
 
 
-def _reconcile_cron(environ: Mapping[str, str]) -> str:
+def _retired_reconcile_cron(environ: Mapping[str, str]) -> None:
+    """HOSTAWAY_RECONCILE_CRON named the 02:00 burst, which the pacing sensor replaced: a value set for it is
+    refused rather than silently ignored (a deployment relying on it should learn it has no effect)."""
     name = "HOSTAWAY_RECONCILE_CRON"
     text = _env(name, environ)
-    if text is None:
-        return RECONCILE_CRON_DEFAULT
-    text = text.strip()
-    if text.isascii() and text.isprintable():
-        import dagster as dg  # imported only when the default is overridden: the check is Dagster's own
-
-        try:
-            dg.ScheduleDefinition(name="cron_check", job_name="cron_check", cron_schedule=text,
-                                  execution_timezone="UTC")
-            return text
-        except dg.DagsterInvalidDefinitionError:
-            pass
-    raise ConfigurationError(
-        f"{name}={text!r} is not a cron schedule: five fields (minute hour day-of-month month day-of-week), "
-        f"e.g. {RECONCILE_CRON_DEFAULT!r} for 02:00 UTC daily"
-    )
+    if text is not None:
+        raise ConfigurationError(
+            f"{name}={text!r} is retired: there is no daily burst any more; the hostaway_reconciliation_pacing "
+            "sensor reconciles each enabled account about 24 h after its last reconciliation "
+            "(HOSTAWAY_RECONCILE_MAX_QUEUED bounds its queue); unset it"
+        )
 
 
 def _egress_id(environ: Mapping[str, str]) -> str:
@@ -337,7 +331,7 @@ class Settings:
     rate_limit_max_pause_seconds: float
     egress_id: str
     extra_redacted_fields: tuple[str, ...]
-    reconcile_cron: str
+    reconcile_max_queued: int
     api_pool_limit: int
     webhook_login: str | None = field(default=None, repr=False)
     webhook_password: str | None = field(default=None, repr=False)
@@ -366,6 +360,7 @@ def _rate(environ: Mapping[str, str], name: str, default: str) -> RateLimit:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every ``HOSTAWAY_*`` variable (see the README's table)."""
     env = dict(os.environ if environ is None else environ)
+    _retired_reconcile_cron(env)
     return Settings(
         home=pipeline_home(env),
         database_url=_database_url(env, "HOSTAWAY_DATABASE_URL"),
@@ -385,7 +380,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         egress_id=_egress_id(env),
         extra_redacted_fields=_redacted_fields(env),
-        reconcile_cron=_reconcile_cron(env),
+        reconcile_max_queued=_whole_number(
+            env, "HOSTAWAY_RECONCILE_MAX_QUEUED", RECONCILE_MAX_QUEUED_DEFAULT, RECONCILE_MAX_QUEUED_MAX,
+            "the most reconciliation runs the pacing sensor keeps waiting in the run queue"),
         api_pool_limit=_whole_number(env, "HOSTAWAY_API_POOL_LIMIT", API_POOL_LIMIT_DEFAULT, API_POOL_LIMIT_MAX,
                                      "the number of slots of the Dagster pool hostaway_api"),
         webhook_login=_env("HOSTAWAY_WEBHOOK_LOGIN", env),

@@ -76,7 +76,7 @@ VARIABLES = sorted(set(re.findall(r'"(HOSTAWAY_[A-Z_]+)"', SETTINGS_SOURCE)))
 
 
 def test_the_variables_found_in_settings_are_the_documented_ones():
-    assert {"HOSTAWAY_API_POOL_LIMIT", "HOSTAWAY_RECONCILE_CRON", "HOSTAWAY_REDACT_FIELDS",
+    assert {"HOSTAWAY_API_POOL_LIMIT", "HOSTAWAY_RECONCILE_MAX_QUEUED", "HOSTAWAY_REDACT_FIELDS",
             "HOSTAWAY_REDACT_FIELDS_EXTRA", "HOSTAWAY_API_BASE_URL", "HOSTAWAY_PIPELINE_HOME"} <= set(VARIABLES)
 
 
@@ -85,9 +85,9 @@ def test_the_variables_found_in_settings_are_the_documented_ones():
     ("HOSTAWAY_API_POOL_LIMIT", "١٢"),  # int() reads Arabic-Indic digits; refused all the same
     ("HOSTAWAY_API_POOL_LIMIT", "1001"),  # Dagster refuses more than 1000 slots: was a traceback
     ("HOSTAWAY_API_POOL_LIMIT", "0"), ("HOSTAWAY_API_POOL_LIMIT", "-1"), ("HOSTAWAY_API_POOL_LIMIT", "4.0"),
-    ("HOSTAWAY_RECONCILE_CRON", "every day"),  # passed settings, then broke the definitions: was a traceback
-    ("HOSTAWAY_RECONCILE_CRON", "0 2 * * * *"), ("HOSTAWAY_RECONCILE_CRON", "61 2 * * *"),
-    ("HOSTAWAY_RECONCILE_CRON", "０ 2 * * *"),  # a full-width digit Dagster's own check lets through
+    ("HOSTAWAY_RECONCILE_CRON", "0 2 * * *"),  # retired: any value is refused, naming what replaced it
+    ("HOSTAWAY_RECONCILE_MAX_QUEUED", "0"), ("HOSTAWAY_RECONCILE_MAX_QUEUED", "1001"),
+    ("HOSTAWAY_RECONCILE_MAX_QUEUED", "six"), ("HOSTAWAY_RECONCILE_MAX_QUEUED", "²"),
     ("HOSTAWAY_RATE_LIMIT_PER_IP", "0/10s"), ("HOSTAWAY_RATE_LIMIT_PER_IP", "15/0s"),
     ("HOSTAWAY_RATE_LIMIT_PER_IP", "15/10h"), ("HOSTAWAY_RATE_LIMIT_PER_IP", "15/1000s"),
     ("HOSTAWAY_RATE_LIMIT_PER_IP", "100000/10s"), ("HOSTAWAY_RATE_LIMIT_PER_IP", "١٥/10s"),
@@ -128,7 +128,8 @@ def test_a_bad_value_that_may_hold_a_secret_is_named_but_not_shown(variable, val
 @pytest.mark.parametrize(("variable", "value", "attribute", "expected"), [
     ("HOSTAWAY_API_POOL_LIMIT", "1000", "api_pool_limit", 1000),
     ("HOSTAWAY_API_POOL_LIMIT", " 8 ", "api_pool_limit", 8),
-    ("HOSTAWAY_RECONCILE_CRON", "30 3 * * 1-5", "reconcile_cron", "30 3 * * 1-5"),
+    ("HOSTAWAY_RECONCILE_MAX_QUEUED", "1000", "reconcile_max_queued", 1000),
+    ("HOSTAWAY_RECONCILE_MAX_QUEUED", " 1 ", "reconcile_max_queued", 1),
     ("HOSTAWAY_RATE_LIMIT_MARGIN", "0.5", "rate_limit_margin", 0.5),
     ("HOSTAWAY_RATE_LIMIT_PER_ACCOUNT", "1/5m", "rate_limit_per_account", RateLimit(1, 300.0)),
     ("HOSTAWAY_API_BASE_URL", "http://127.0.0.1:8089/v1/", "api_base_url", "http://127.0.0.1:8089/v1"),
@@ -151,6 +152,13 @@ def test_webhook_defaults_are_the_documented_ones():
     settings = load_settings({})
     assert (settings.webhook_host, settings.webhook_port) == ("127.0.0.1", 8787)
     assert (settings.webhook_sensor_interval_seconds, settings.webhook_retention_days) == (15, 7)
+
+
+def test_the_retired_reconcile_cron_is_refused_naming_the_pacing_that_replaced_it():
+    assert load_settings({}).reconcile_max_queued == 6
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({"HOSTAWAY_RECONCILE_CRON": "0 2 * * *"})
+    assert "retired" in str(raised.value) and "hostaway_reconciliation_pacing" in str(raised.value)
 
 
 @pytest.mark.parametrize("variable", VARIABLES)

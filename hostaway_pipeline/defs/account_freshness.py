@@ -56,6 +56,16 @@ def stale_accounts(instance: dg.DagsterInstance, asset_key: dg.AssetKey, account
     return stale
 
 
+def describe_stale(stale: dict[int, datetime | None], enabled: int, shown: int = 20) -> str:
+    """One line naming the accounts that missed the promise, stalest first (never reconciled before all)."""
+    order = sorted(stale.items(), key=lambda item: (item[1] is not None, item[1] or datetime.min, item[0]))
+    listed = ", ".join(f"{account_id} (last {last:%Y-%m-%d %H:%M} UTC)" if last else f"{account_id} (never)"
+                       for account_id, last in order[:shown])
+    more = f" and {len(stale) - shown} more (metadata stale_account_ids)" if len(stale) > shown else ""
+    return (f"{len(stale)} of {enabled} enabled accounts not reconciled in the last "
+            f"{STALE_AFTER.total_seconds() / 3600:g} h, stalest first: {listed}{more}")
+
+
 def _freshness_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     name = asset.key.path[-1]
 
@@ -66,13 +76,12 @@ def _freshness_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     def check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         accounts = warehouse.accounts.all()
         stale = stale_accounts(context.instance, asset.key, accounts, datetime.now(UTC))
-        listed = ", ".join(f"{account_id} (last {last:%Y-%m-%d %H:%M} UTC)" if last else f"{account_id} (never)"
-                           for account_id, last in sorted(stale.items())[:20])
+        enabled = sum(1 for a in accounts if a.enabled)
         return dg.AssetCheckResult(
             passed=not stale,
-            metadata={"enabled_accounts": sum(1 for a in accounts if a.enabled), "stale_accounts": len(stale),
+            metadata={"enabled_accounts": enabled, "stale_accounts": len(stale),
                       "stale_account_ids": dg.MetadataValue.json(sorted(stale))},
-            description=f"stale: {listed}" if stale else None,
+            description=describe_stale(stale, enabled) if stale else None,
         )
 
     return check

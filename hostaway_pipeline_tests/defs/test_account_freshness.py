@@ -88,3 +88,13 @@ def test_the_freshness_job_fails_checks_naming_stale_accounts_and_passes_once_sy
     for asset in HOSTAWAY_ASSETS:
         _materialize(instance, asset.key, 72)
     assert all(e.passed for e in _run_checks(warehouse, instance).values())
+
+
+def test_the_check_description_names_how_many_missed_26_hours_stalest_first_and_how_many_are_not_shown():
+    from hostaway_pipeline.defs.account_freshness import describe_stale
+
+    stale: dict[int, datetime | None] = {5: datetime(2026, 11, 27, 1, 0, tzinfo=UTC), 3: None,
+                                         4: datetime(2026, 11, 26, 1, 0, tzinfo=UTC)}
+    assert describe_stale(stale, 10) == ("3 of 10 enabled accounts not reconciled in the last 26 h, stalest first: "
+                                         "3 (never), 4 (last 2026-11-26 01:00 UTC), 5 (last 2026-11-27 01:00 UTC)")
+    assert describe_stale(stale, 10, shown=1).endswith("3 (never) and 2 more (metadata stale_account_ids)")

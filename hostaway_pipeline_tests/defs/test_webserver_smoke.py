@@ -56,9 +56,10 @@ def test_the_webserver_serves_the_four_assets_the_schedule_and_the_sensors(tmp_p
         assert asset_paths >= {"hostaway/listings", "hostaway/reservations", "hostaway/conversations",
                                "hostaway/messages", "hostaway/account_freshness"}
         repository = body["repositoriesOrError"]["nodes"][0]
-        assert {s["name"]: s["cronSchedule"] for s in repository["schedules"]} == {
-            "daily_hostaway_reconciliation": "0 2 * * *", "hostaway_account_freshness": "30 */6 * * *"}
-        assert {s["name"] for s in repository["sensors"]} >= {"hostaway_account_partitions"}
+        assert {s["name"]: s["cronSchedule"] for s in repository["schedules"]}["hostaway_account_freshness"] == (
+            "30 */6 * * *")
+        assert {s["name"] for s in repository["sensors"]} >= {"hostaway_account_partitions",
+                                                              "hostaway_reconciliation_pacing"}
     finally:
         webserver.terminate()
         webserver.wait(timeout=30)
