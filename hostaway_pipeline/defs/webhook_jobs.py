@@ -7,6 +7,7 @@ and the id range, and without ``reported_count``: it says the rows moved, not wh
 # No ``from __future__ import annotations``: Dagster reads the config and resource annotations as types.
 
 import dagster as dg
+from pydantic import Field
 
 from hostaway_pipeline.defs.assets import KEY_PREFIX
 from hostaway_pipeline.defs.partitions import partition_key
@@ -21,8 +22,12 @@ APPLY_RUN_PRIORITY = "10"
 
 
 class ApplyWebhookEventsConfig(dg.Config):
-    first_event_id: int
-    last_event_id: int
+    first_event_id: int = Field(
+        description="The first hostaway.webhook_events event_id of the range to apply (inclusive); the "
+                    "hostaway_webhook_events sensor sets it. Required, no default.")
+    last_event_id: int = Field(
+        description="The last event_id of the range (inclusive). Only pending events of the range are applied, so "
+                    "applying a range again is harmless. Required, no default.")
 
 
 @dg.op(name=APPLY_OP_NAME, description="Applies the pending webhook events of an id range to the entity tables.")
