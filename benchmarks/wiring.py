@@ -47,7 +47,7 @@ class BenchTarget:
         warehouse = WarehouseResource(database_url=self.database_url)
         limiter = HostawayRateLimiterResource(
             warehouse=warehouse, per_ip=f"15/{self.window_seconds:g}s", per_account=f"20/{self.window_seconds:g}s",
-            guard_seconds=self.guard_seconds, egress_id="benchmark",
+            guard_seconds=self.guard_seconds,
         )
         return HostawayApiResource(warehouse=warehouse, rate_limiter=limiter, base_url=self.base_url,
                                    message_workers=message_workers,

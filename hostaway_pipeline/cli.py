@@ -22,8 +22,13 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from hostaway_pipeline.local_stack import StackError
-from hostaway_pipeline.settings import ConfigurationError, load_settings
-from hostaway_pipeline.storage.account_registry import AccountError, AccountRegistry, parse_account_id
+from hostaway_pipeline.settings import DEFAULT_EGRESS_POOL, ConfigurationError, load_settings
+from hostaway_pipeline.storage.account_registry import (
+    AccountError,
+    AccountRegistry,
+    parse_account_id,
+    parse_egress_pool,
+)
 
 
 class CommandError(Exception):
@@ -122,14 +127,16 @@ def cmd_accounts_add(args: argparse.Namespace) -> None:
     from hostaway_pipeline.defs.partitions import add_account_partitions
 
     account_id = parse_account_id(args.account_id)
+    egress_pool = parse_egress_pool(args.egress)
     secret = _read_client_secret()
     registry, _ = _registry_and_environment()
     instance = _dagster_instance()
-    account = registry.add(account_id, secret, name=args.name)  # committed here
+    account = registry.add(account_id, secret, name=args.name, egress_pool=egress_pool)  # committed here
     # Only after the row commits: a partition never names an account the registry does not hold yet. If
     # this step fails, the partition sensor adds the partition within a minute.
     add_account_partitions(instance, [account_id])
-    print(f"added account {account.account_id}" + (f" ({account.name})" if account.name else ""))
+    print(f"added account {account.account_id}" + (f" ({account.name})" if account.name else "")
+          + f" in egress pool {account.egress_pool}")
 
 
 def cmd_accounts_list(args: argparse.Namespace) -> None:
@@ -138,12 +145,27 @@ def cmd_accounts_list(args: argparse.Namespace) -> None:
     if not accounts:
         print("no accounts registered (add one with: hostaway-pipeline accounts add ACCOUNT_ID)")
         return
-    print(f"{'account_id':>12}  {'enabled':7}  {'added (UTC)':19}  name")
+    pool_width = max(len("egress"), *(len(account.egress_pool) for account in accounts))
+    print(f"{'account_id':>12}  {'enabled':7}  {'egress':{pool_width}}  {'added (UTC)':19}  name")
     for account in accounts:
         print(
             f"{account.account_id:>12}  {'yes' if account.enabled else 'no':7}  "
-            f"{account.created_at:%Y-%m-%d %H:%M:%S}  {account.name or ''}"
+            f"{account.egress_pool:{pool_width}}  {account.created_at:%Y-%m-%d %H:%M:%S}  {account.name or ''}"
         )
+
+
+def cmd_accounts_set_egress(args: argparse.Namespace) -> None:
+    account_id = parse_account_id(args.account_id)
+    egress_pool = parse_egress_pool(args.egress_pool)
+    registry, _ = _registry_and_environment()
+    before = registry.get(account_id).egress_pool
+    account = registry.set_egress_pool(account_id, egress_pool)
+    if before == account.egress_pool:
+        print(f"account {account_id} is already in egress pool {account.egress_pool}")
+        return
+    # Runs submitted from now on carry the new pool; one already queued is refused by the old pool's workers.
+    print(f"account {account_id} moved from egress pool {before} to {account.egress_pool}: runs submitted from now "
+          f"on execute on {account.egress_pool} workers; one queued before is refused by {before} workers")
 
 
 def _set_enabled(args: argparse.Namespace, enabled: bool) -> None:
@@ -365,7 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
                       "register an account; the secret comes from HOSTAWAY_CLIENT_SECRET or a prompt")
     account_add.add_argument("account_id")
     account_add.add_argument("--name")
+    account_add.add_argument("--egress", default=DEFAULT_EGRESS_POOL, metavar="POOL",
+                             help=f"egress pool whose IP sends its calls (default: {DEFAULT_EGRESS_POOL}, the pool "
+                                  "of workers without HOSTAWAY_EGRESS_ID)")
     add(accounts, "list", cmd_accounts_list, "list accounts (secrets are never shown)")
+    account_set_egress = add(accounts, "set-egress", cmd_accounts_set_egress,
+                             "move an account to another egress pool (the IP its calls leave from)")
+    account_set_egress.add_argument("account_id")
+    account_set_egress.add_argument("egress_pool")
     add(accounts, "disable", lambda a: _set_enabled(a, False), "stop syncing an account").add_argument("account_id")
     add(accounts, "enable", lambda a: _set_enabled(a, True), "resume syncing an account").add_argument("account_id")
     account_remove = add(accounts, "remove", cmd_accounts_remove, "unregister an account (data kept unless --purge)")

@@ -57,6 +57,11 @@ class Claim(enum.Enum):
     FOREIGN = "registered by someone else"
 
 
+# The demo's accounts and processes form their own egress pool: the stand-in's budget is not a real IP's, and
+# a process of another pool (`dev`, a production worker) refuses to call the API for a demo account.
+DEMO_EGRESS_POOL = "demo-stand-in"
+
+
 def demo_account_name(account_id: int) -> str:
     return f"Demo account {account_id}"
 
@@ -77,12 +82,14 @@ def claim_demo_account(registry: AccountRegistry, account_id: int, seed: int = D
         except ConfigurationError:
             return Claim.FOREIGN  # unreadable with this key: certainly not provably the demo's
         if stored is None:
-            registry.add(account_id, secret, name=demo_account_name(account_id), connection=connection)
+            registry.add(account_id, secret, name=demo_account_name(account_id), connection=connection,
+                         egress_pool=DEMO_EGRESS_POOL)
             return Claim.NEW
         if stored != secret:
             return Claim.FOREIGN
         registry.remove(account_id, purge=True, connection=connection)
-        registry.add(account_id, secret, name=demo_account_name(account_id), connection=connection)
+        registry.add(account_id, secret, name=demo_account_name(account_id), connection=connection,
+                     egress_pool=DEMO_EGRESS_POOL)
         return Claim.RESET
 
 
@@ -131,7 +138,7 @@ def _configure_for_stand_in(simulator: SimulatorServer, time_scale: float) -> No
     os.environ["HOSTAWAY_API_BASE_URL"] = simulator.base_url
     os.environ["HOSTAWAY_RATE_LIMIT_PER_IP"] = f"15/{window:g}s"
     os.environ["HOSTAWAY_RATE_LIMIT_PER_ACCOUNT"] = f"20/{window:g}s"
-    os.environ["HOSTAWAY_EGRESS_ID"] = "demo-stand-in"
+    os.environ["HOSTAWAY_EGRESS_ID"] = DEMO_EGRESS_POOL
 
 
 @dataclass

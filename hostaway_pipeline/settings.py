@@ -85,7 +85,10 @@ DEFAULT_EXTRA_REDACTED_FIELDS: tuple[str, ...] = (
 )
 
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")  # ASCII only: no signs, exponents, '_', nan or inf
-_EGRESS_ID = re.compile(r"[!-~]{1,100}")  # printable ASCII, no spaces
+# An egress pool's id (HOSTAWAY_EGRESS_ID, `accounts add --egress`): printable ASCII, no spaces. A process
+# without HOSTAWAY_EGRESS_ID and an account added without --egress are in pool DEFAULT_EGRESS_POOL.
+EGRESS_POOL_PATTERN = re.compile(r"[!-~]{1,100}")
+DEFAULT_EGRESS_POOL = "default"
 
 
 class ConfigurationError(ValueError):
@@ -275,10 +278,22 @@ def _egress_id(environ: Mapping[str, str]) -> str:
     name = "HOSTAWAY_EGRESS_ID"
     text = _env(name, environ)
     if text is None:
-        return "default"
-    if not _EGRESS_ID.fullmatch(text.strip()):
+        return DEFAULT_EGRESS_POOL
+    if not EGRESS_POOL_PATTERN.fullmatch(text.strip()):
         raise ConfigurationError(f"{name}={text!r} must be 1 to 100 printable ASCII characters without spaces")
     return text.strip()
+
+
+def _source_address(environ: Mapping[str, str]) -> str | None:
+    """The local IP address Hostaway calls are sent from, when the host has several (unset: the OS chooses)."""
+    name = "HOSTAWAY_SOURCE_ADDRESS"
+    text = _env(name, environ)
+    if text is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise ConfigurationError(f"{name}={text!r} must be an IP address of this host, e.g. 203.0.113.7") from None
 
 
 def default_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -329,7 +344,7 @@ class Settings:
     rate_limit_margin: float
     rate_limit_guard_seconds: float
     rate_limit_max_pause_seconds: float
-    egress_id: str
+    egress_id: str  # this process's egress pool: it calls the API only for accounts of this pool
     extra_redacted_fields: tuple[str, ...]
     reconcile_max_queued: int
     api_pool_limit: int
@@ -339,6 +354,7 @@ class Settings:
     webhook_port: int = WEBHOOK_PORT_DEFAULT
     webhook_sensor_interval_seconds: int = WEBHOOK_SENSOR_INTERVAL_SECONDS_DEFAULT
     webhook_retention_days: int = WEBHOOK_RETENTION_DAYS_DEFAULT
+    source_address: str | None = None
 
     @property
     def uses_embedded_postgres(self) -> bool:
@@ -395,4 +411,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_retention_days=_whole_number(
             env, "HOSTAWAY_WEBHOOK_RETENTION_DAYS", WEBHOOK_RETENTION_DAYS_DEFAULT, WEBHOOK_RETENTION_DAYS_MAX,
             "the days an applied webhook event is kept before it is pruned"),
+        source_address=_source_address(env),
     )

@@ -70,7 +70,7 @@ def build_harness(database_url: str, simulator: SimulatorServer, time_scale: flo
     window = 10.0 / time_scale
     # The jitter guard scales with the windows, as the benchmarks scale it: production proportions.
     limiter = HostawayRateLimiterResource(warehouse=warehouse, per_ip=f"15/{window:g}s",
-                                          per_account=f"20/{window:g}s", egress_id=f"test-{simulator.port}",
+                                          per_account=f"20/{window:g}s",
                                           guard_seconds=RATE_LIMIT_GUARD_SECONDS_DEFAULT / time_scale)
     api = HostawayApiResource(
         warehouse=warehouse, rate_limiter=limiter, base_url=simulator.base_url,

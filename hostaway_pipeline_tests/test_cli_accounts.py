@@ -134,6 +134,42 @@ def test_duplicate_add_is_refused_and_keeps_the_first_registration(cli_env):
     assert "first" in run_cli("accounts", "list", environment=environment).stdout
 
 
+def test_accounts_are_added_to_an_egress_pool_listed_with_it_and_moved(cli_env):
+    environment, url = cli_env
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    assert run_cli("accounts", "add", "11", environment=environment).returncode == 0
+    added = run_cli("accounts", "add", "12", "--egress", "eu-west-1/203.0.113.7", environment=environment)
+    assert added.returncode == 0, added.stderr
+    assert "in egress pool eu-west-1/203.0.113.7" in added.stdout
+
+    listed = run_cli("accounts", "list", environment=environment).stdout.splitlines()
+    assert "egress" in listed[0]
+    rows = {line.split()[0]: line.split() for line in listed[1:]}
+    assert rows["11"][2] == "default" and rows["12"][2] == "eu-west-1/203.0.113.7"
+
+    moved = run_cli("accounts", "set-egress", "11", "us-east-1", environment=environment)
+    assert moved.returncode == 0, moved.stderr
+    assert "moved from egress pool default to us-east-1" in moved.stdout
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        pools = dict(connection.execute(sa.text("SELECT account_id, egress_pool FROM hostaway.accounts")).all())
+    engine.dispose()
+    assert pools == {11: "us-east-1", 12: "eu-west-1/203.0.113.7"}
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (("accounts", "add", "13", "--egress", "office ip"), "egress pool must be 1 to 100 printable ASCII"),
+    (("accounts", "add", "13", "--egress", "x" * 101), "egress pool must be 1 to 100 printable ASCII"),
+    (("accounts", "set-egress", "999", "eu-1"), "account 999 is not registered"),
+    (("accounts", "set-egress", "999", "é"), "egress pool must be 1 to 100 printable ASCII"),
+])
+def test_a_bad_egress_pool_or_account_is_one_line_and_changes_nothing(cli_env, arguments, message):
+    environment, _ = cli_env
+    environment["HOSTAWAY_CLIENT_SECRET"] = SECRET
+    _one_line_failure(run_cli(*arguments, environment=environment), message, SECRET)
+    assert "no accounts registered" in run_cli("accounts", "list", environment=environment).stdout
+
+
 def test_disable_enable_and_remove_never_delete_a_partition(cli_env):
     """A deleted partition fails every backfill that targets it: disabled and removed accounts keep theirs."""
     environment, url = cli_env

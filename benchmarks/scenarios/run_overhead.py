@@ -176,7 +176,8 @@ def run(options: BenchOptions) -> ScenarioResult:
             StandInProcess({ACCOUNT_ID: 2}, seed=options.seed, time_scale=TIME_SCALE) as stand_in, \
             _instance(database_url) as (instance, home):
         warehouse = WarehouseResource(database_url=database_url)
-        warehouse.accounts.add(ACCOUNT_ID, stand_in.client_secret(ACCOUNT_ID), name="benchmark")
+        warehouse.accounts.add(ACCOUNT_ID, stand_in.client_secret(ACCOUNT_ID), name="benchmark",
+                               egress_pool="benchmark-run-overhead")
         instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, [partition_key(ACCOUNT_ID)])
         ensure_api_pool_limit(instance, 4)
         window = 10.0 / TIME_SCALE

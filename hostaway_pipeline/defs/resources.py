@@ -8,6 +8,13 @@ Except where data and secrets go: the warehouse's database URL and the API's bas
 dependencies, not config, so they are absent from the launchpad and a run config naming them fails
 validation. A run can never send a client secret to another host, nor read or write another database;
 only the deployment's environment (or code building the resources) chooses them.
+
+Nor where calls leave from: the process's egress pool (``HOSTAWAY_EGRESS_ID``, default ``default``) and
+source address are dependencies too. The API resource calls only for accounts of the process's own pool
+(``hostaway.accounts.egress_pool``) and refuses any other with one line, so a run that lands on another
+pool's worker (misrouted, or queued before its account moved) never sends from that worker's IP nor books
+that IP's budget. ``default`` is a pool like any other: a process without ``HOSTAWAY_EGRESS_ID`` serves the
+accounts added without ``--egress``, and only those; a deployment with one IP never names a pool.
 """
 
 # No ``from __future__ import annotations`` here: Dagster must see ``ResourceDependency[...]`` as a type, not a
@@ -28,6 +35,23 @@ from hostaway_pipeline.storage.engine import get_engine, resolve_database_url
 from hostaway_pipeline.storage.entity_writer import EntityWriter
 from hostaway_pipeline.storage.redaction import Redactor
 from hostaway_pipeline.storage.secret_box import SecretBox, secret_box_from_settings
+
+
+class EgressPoolMismatch(dg.Failure):
+    """An account of one egress pool asked for in a process of another: nothing was sent, nothing booked.
+
+    A ``dg.Failure``, so the step fails with this one line (and no op retry: it would fail the same way); a
+    run retry is submitted afresh and carries the account's current pool.
+    """
+
+    def __init__(self, account_id: int, account_pool: str, process_pool: str) -> None:
+        self.account_id, self.account_pool, self.process_pool = account_id, account_pool, process_pool
+        super().__init__(
+            f"account {account_id} is in egress pool {account_pool!r} but this process sends as pool "
+            f"{process_pool!r} (HOSTAWAY_EGRESS_ID): its runs must execute on a {account_pool!r} worker "
+            f"(run tag hostaway/egress={account_pool}); nothing was sent",
+            allow_retries=False,
+        )
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -67,7 +91,13 @@ class HostawayRateLimiterResource(dg.ConfigurableResource):
     margin: float | None = None  # default HOSTAWAY_RATE_LIMIT_MARGIN or 0.03
     guard_seconds: float | None = None  # default HOSTAWAY_RATE_LIMIT_GUARD or 0.1: absolute jitter guard per window
     max_pause_seconds: float | None = None  # default HOSTAWAY_RATE_LIMIT_MAX_PAUSE or 120: cap of any 429 pause
-    egress_id: str | None = None  # default HOSTAWAY_EGRESS_ID: processes sharing an egress IP share this
+    # Default HOSTAWAY_EGRESS_ID, else "default": this process's egress pool, whose IP bucket it books. Not
+    # config: a run config naming another pool would book that pool's budget while sending from this IP.
+    egress_id: dg.ResourceDependency[str | None] = None  # type: ignore[assignment]
+
+    @property
+    def egress_pool(self) -> str:
+        return self.egress_id or self.warehouse.settings.egress_id
 
     @cached_property
     def limiter(self) -> RateLimiter:
@@ -77,7 +107,7 @@ class HostawayRateLimiterResource(dg.ConfigurableResource):
             RateLimit.parse(self.per_ip, "per_ip") if self.per_ip else settings.rate_limit_per_ip,
             RateLimit.parse(self.per_account, "per_account") if self.per_account else settings.rate_limit_per_account,
             settings.rate_limit_margin if self.margin is None else self.margin,
-            self.egress_id or settings.egress_id,
+            self.egress_pool,
             guard_seconds=settings.rate_limit_guard_seconds if self.guard_seconds is None else self.guard_seconds,
             max_pause_seconds=(settings.rate_limit_max_pause_seconds if self.max_pause_seconds is None
                                else self.max_pause_seconds),
@@ -96,6 +126,8 @@ class HostawayApiResource(dg.ConfigurableResource):
     request_timeout_seconds: float = 30.0
     max_attempts: int = 6
     max_retry_seconds: float = 300.0
+    # Default HOSTAWAY_SOURCE_ADDRESS: the local IP calls leave from (unset: the OS chooses). Not config either.
+    source_address: dg.ResourceDependency[str | None] = None  # type: ignore[assignment]
 
     @cached_property
     def transport(self) -> HostawayTransport:
@@ -104,6 +136,7 @@ class HostawayApiResource(dg.ConfigurableResource):
             self.rate_limiter.limiter,
             RetryPolicy(max_attempts=self.max_attempts, max_total_seconds=self.max_retry_seconds),
             timeout_seconds=(min(10.0, self.request_timeout_seconds), self.request_timeout_seconds),
+            source_address=self.source_address or self.warehouse.settings.source_address,
         )
 
     @cached_property
@@ -111,7 +144,12 @@ class HostawayApiResource(dg.ConfigurableResource):
         return AccessTokenStore(self.warehouse.engine, self.warehouse.secret_box, self.token_activation_delay_seconds)
 
     def client_for(self, account_id: int) -> HostawayClient:
-        """A fresh client (own call counters) for one account; its secret is read from the registry on demand."""
+        """A fresh client (own call counters) for one account of this process's egress pool; its secret is read
+        from the registry on demand. An account of another pool is refused (:class:`EgressPoolMismatch`)."""
         registry = self.warehouse.accounts
+        account_pool = registry.get(account_id).egress_pool
+        process_pool = self.rate_limiter.egress_pool
+        if account_pool != process_pool:
+            raise EgressPoolMismatch(account_id, account_pool, process_pool)
         return HostawayClient(account_id, self.transport, self.token_store,
                               lambda: registry.client_secret(account_id), self.message_workers)

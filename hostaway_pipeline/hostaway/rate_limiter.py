@@ -1,7 +1,8 @@
 """The one place that decides when a Hostaway call may be sent: pacing shared through Postgres.
 
 Hostaway allows 15 calls / 10 s per client IP and 20 / 10 s per account. Every call first acquires a slot
-from two buckets, ``ip:<egress id>`` and ``account:<id>``, kept as rows of
+from two buckets, ``ip:<egress pool>`` (the pool this process sends for: one pool, one egress IP, one
+budget; ``defs/resources.py`` lets it call only for accounts of that pool) and ``account:<id>``, kept as rows of
 ``hostaway.rate_limit_buckets`` so every thread, process and machine on the same database shares them.
 Each bucket is a GCRA with no burst: it holds the earliest moment the next call may go (``next_free_at``)
 and the spacing between calls, ``(period * (1 + margin) + guard) / calls``. A reservation is one autocommit

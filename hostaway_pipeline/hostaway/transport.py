@@ -1,6 +1,8 @@
 """The HTTP layer every Hostaway request goes through: pacing, auth, retries, JSON, counting.
 
-One ``requests.Session`` per process (connection pooling across threads). For each attempt it first
+One ``requests.Session`` per process and source address (connection pooling across threads); a transport
+given a ``source_address`` binds its connections to that local IP (``HOSTAWAY_SOURCE_ADDRESS``, for a host
+with one IP per egress pool), else the OS chooses. For each attempt it first
 acquires a slot from the shared :class:`RateLimiter`, so retries are paced like any other call; the
 acquire's deadline is the end of the request's retry budget (``max_total_seconds``), and running past it
 ends the request with :class:`HostawayUnavailableError` instead of waiting on. It retries 429, 5xx,
@@ -97,21 +99,39 @@ class CallStats:
         }
 
 
-_sessions: dict[int, requests.Session] = {}
+class _SourceAddressAdapter(HTTPAdapter):
+    """An adapter whose connections (direct or through a proxy) leave from one local IP address."""
+
+    def __init__(self, source_address: str, **kwargs: Any) -> None:
+        self._source_address = (source_address, 0)  # port 0: any local port
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, source_address=self._source_address, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        return super().proxy_manager_for(proxy, source_address=self._source_address, **proxy_kwargs)
+
+
+_sessions: dict[tuple[int, str | None], requests.Session] = {}
 _sessions_lock = threading.Lock()
 
 
-def process_session() -> requests.Session:
-    """The process's shared Session (a forked child gets its own, never its parent's sockets)."""
+def process_session(source_address: str | None = None) -> requests.Session:
+    """The process's shared Session for a source address (None: the OS chooses); a forked child gets its own,
+    never its parent's sockets."""
+    key = (os.getpid(), source_address)
     with _sessions_lock:
-        session = _sessions.get(os.getpid())
+        session = _sessions.get(key)
         if session is None:
             session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+            options: dict[str, Any] = {"pool_connections": 4, "pool_maxsize": 32, "max_retries": 0}
+            adapter = (HTTPAdapter(**options) if source_address is None
+                       else _SourceAddressAdapter(source_address, **options))
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers["User-Agent"] = "hostaway-pipeline/0.1"
-            _sessions[os.getpid()] = session
+            _sessions[key] = session
         return session
 
 
@@ -139,6 +159,7 @@ class HostawayTransport:
         timeout_seconds: tuple[float, float] = (10.0, 30.0),
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        source_address: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
@@ -146,10 +167,11 @@ class HostawayTransport:
         self.timeout_seconds = timeout_seconds
         self._session = session
         self._sleep = sleep
+        self.source_address = source_address
 
     @property
     def session(self) -> requests.Session:
-        return self._session or process_session()
+        return self._session or process_session(self.source_address)
 
     def request(
         self,

@@ -1,6 +1,8 @@
-"""The registry of Hostaway accounts (tenants): ids, names, encrypted client secrets, enabled flags.
+"""The registry of Hostaway accounts (tenants): ids, names, encrypted client secrets, enabled flags, egress pools.
 
-Each registered account is one Dagster partition. Secrets are encrypted before they reach SQL and are
+Each registered account is one Dagster partition, and belongs to one egress pool (``default`` unless told
+otherwise): the pool names the IP its calls are sent from, whose budget they book, and the workers its runs
+execute on. Secrets are encrypted before they reach SQL and are
 never returned by listing; only :meth:`AccountRegistry.client_secret` decrypts one, for the API client.
 Adding an account first proves the key decrypts every secret already stored: a wrong key would otherwise
 store the new secret under a key nothing else is under, and the mix could never be read with one key.
@@ -8,6 +10,7 @@ store the new secret under a key nothing else is under, and the mix could never 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +18,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from hostaway_pipeline.settings import DEFAULT_EGRESS_POOL, EGRESS_POOL_PATTERN
 from hostaway_pipeline.storage import tables
 from hostaway_pipeline.storage.secret_box import SecretBox, WrongKeyError
 
@@ -30,6 +34,7 @@ class Account:
     enabled: bool
     created_at: datetime
     updated_at: datetime
+    egress_pool: str = DEFAULT_EGRESS_POOL
 
 
 MAX_ACCOUNT_ID = 2**63 - 1  # the bigint column's upper bound
@@ -49,12 +54,37 @@ def parse_account_id(text: str | int) -> int:
     return int(value)
 
 
+def parse_egress_pool(text: str) -> str:
+    """An egress pool id as ``HOSTAWAY_EGRESS_ID`` accepts it: 1 to 100 printable ASCII characters, no spaces."""
+    value = str(text).strip()
+    if not EGRESS_POOL_PATTERN.fullmatch(value):
+        raise AccountError(f"egress pool must be 1 to 100 printable ASCII characters without spaces, got {text!r}")
+    return value
+
+
+def account_egress_pools(engine: Engine, account_ids: Iterable[int]) -> dict[int, str]:
+    """The egress pool of each registered account among ``account_ids`` (unregistered ones are absent).
+
+    Needs no key: run routing (the run coordinator, in the webserver and daemon) reads it, never a secret.
+    """
+    wanted = sorted(set(account_ids))
+    if not wanted:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(tables.accounts.c.account_id, tables.accounts.c.egress_pool)
+            .where(tables.accounts.c.account_id.in_(wanted))
+        ).all()
+    return {row.account_id: row.egress_pool for row in rows}
+
+
 _PUBLIC_COLUMNS = (
     tables.accounts.c.account_id,
     tables.accounts.c.name,
     tables.accounts.c.enabled,
     tables.accounts.c.created_at,
     tables.accounts.c.updated_at,
+    tables.accounts.c.egress_pool,
 )
 
 
@@ -64,13 +94,14 @@ class AccountRegistry:
         self.secret_box = secret_box
 
     def add(self, account_id: int, client_secret: str, name: str | None = None,
-            connection: Connection | None = None) -> Account:
+            connection: Connection | None = None, egress_pool: str = DEFAULT_EGRESS_POOL) -> Account:
         if not client_secret or not client_secret.strip():
             raise AccountError("the client secret is empty")
+        pool = parse_egress_pool(egress_pool)
         encrypted = self.secret_box.encrypt(client_secret.strip())
         statement = (
             sa.dialects.postgresql.insert(tables.accounts)
-            .values(account_id=account_id, name=name, client_secret_encrypted=encrypted)
+            .values(account_id=account_id, name=name, client_secret_encrypted=encrypted, egress_pool=pool)
             .on_conflict_do_nothing(index_elements=[tables.accounts.c.account_id])
             .returning(*_PUBLIC_COLUMNS)
         )
@@ -138,6 +169,22 @@ class AccountRegistry:
                 sa.update(tables.accounts)
                 .where(tables.accounts.c.account_id == account_id)
                 .values(enabled=enabled, updated_at=sa.func.now())
+                .returning(*_PUBLIC_COLUMNS)
+            ).first()
+        if row is None:
+            raise AccountError(f"account {account_id} is not registered")
+        return Account(**row._mapping)
+
+    def set_egress_pool(self, account_id: int, egress_pool: str, connection: Connection | None = None) -> Account:
+        """Move the account to another egress pool. Runs submitted from now on carry the new pool; a run
+        already queued or running with the old one is refused by the old pool's workers (and its retry,
+        submitted afresh, carries the new pool)."""
+        pool = parse_egress_pool(egress_pool)
+        with self._connection(connection) as conn:
+            row = conn.execute(
+                sa.update(tables.accounts)
+                .where(tables.accounts.c.account_id == account_id)
+                .values(egress_pool=pool, updated_at=sa.func.now())
                 .returning(*_PUBLIC_COLUMNS)
             ).first()
         if row is None:

@@ -221,6 +221,10 @@ accounts = sa.Table(
     sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=sa.func.now(), comment="Registered at"),
     sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=sa.func.now(),
               comment="Registration last changed at"),
+    sa.Column("egress_pool", sa.Text, nullable=False, server_default="default",
+              comment="Egress pool whose IP sends this account's calls: only workers with this HOSTAWAY_EGRESS_ID "
+                      "call the API for it, booking that pool's IP budget; runs carry it as tag hostaway/egress"),
+    sa.CheckConstraint("egress_pool ~ '^[!-~]{1,100}$'", name="egress_pool"),
     comment="Registered Hostaway accounts; one Dagster partition each",
 )
 

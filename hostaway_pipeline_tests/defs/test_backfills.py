@@ -53,7 +53,8 @@ def warehouse(engine, database_url, simulator, pipeline_settings_env, monkeypatc
     monkeypatch.setenv("HOSTAWAY_EGRESS_ID", f"backfill-test-{simulator.port}")
     warehouse = WarehouseResource(database_url=database_url)
     for account_id in ACCOUNTS:
-        warehouse.accounts.add(account_id, simulator.client_secret(account_id))
+        warehouse.accounts.add(account_id, simulator.client_secret(account_id),
+                               egress_pool=f"backfill-test-{simulator.port}")
     return warehouse
 
 

@@ -74,7 +74,8 @@ def stand_ins(monkeypatch, engine, pipeline_settings_env, secret_key) -> Iterato
         monkeypatch.setenv("HOSTAWAY_RATE_LIMIT_PER_IP", f"15/{window:g}s")
         monkeypatch.setenv("HOSTAWAY_RATE_LIMIT_PER_ACCOUNT", f"20/{window:g}s")
         monkeypatch.setenv("HOSTAWAY_EGRESS_ID", f"fixed-destinations-{real.port}")
-        AccountRegistry(engine, SecretBox(secret_key)).add(ACCOUNT, real.client_secret(ACCOUNT))
+        AccountRegistry(engine, SecretBox(secret_key)).add(ACCOUNT, real.client_secret(ACCOUNT),
+                                                           egress_pool=f"fixed-destinations-{real.port}")
         yield real, attacker
 
 
