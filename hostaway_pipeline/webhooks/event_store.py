@@ -73,7 +73,9 @@ class WebhookEventStore:
         with self.engine.begin() as connection:
             registered = _registered_among(connection, {deliveries[index].account_id
                                                         for index in first_of_key.values()})
-            rows = [_row(deliveries[index], registered) for index in first_of_key.values()]
+            # In key order: concurrent batches holding some of the same keys then wait for each other in
+            # the same order, never in a deadlock.
+            rows = [_row(deliveries[first_of_key[key]], registered) for key in sorted(first_of_key)]
             inserted = {row.dedupe_key: row.event_id for row in connection.execute(_INSERT_NEW, rows)}
             already_stored = [key for key in first_of_key if key not in inserted]
             stored_before = {row.dedupe_key: row for row in connection.execute(

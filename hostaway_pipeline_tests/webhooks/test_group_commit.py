@@ -47,7 +47,7 @@ def store(engine: Engine) -> WebhookEventStore:
 
 @pytest.fixture
 def committer(store: WebhookEventStore) -> Iterator[GroupCommitter]:
-    committer = GroupCommitter(store)
+    committer = GroupCommitter(store, writers=1)  # one writer: what waits behind its batch forms the next
     yield committer
     committer.close()
 
@@ -107,3 +107,26 @@ def test_the_receiver_answers_503_to_every_concurrent_request_when_commits_fail(
             sender.join(timeout=120)
     assert statuses == dict.fromkeys(range(8), 503)
     assert stored_events(engine) == []
+
+
+async def _the_same_delivery_to_two_writers_at_once(committer: GroupCommitter, engine: Engine) -> list[Any]:
+    with table_locked(engine):
+        first = asyncio.ensure_future(committer.commit(delivery(9)))
+        await _until_the_writer_waits_on_the_lock(engine)
+        again = asyncio.ensure_future(committer.commit(delivery(9)))
+        deadline = time.monotonic() + WAIT_DEADLINE_SECONDS
+        while waiting_inserts(engine) < 2:  # the second writer holds the redelivery in its own transaction
+            assert time.monotonic() < deadline, "the second writer never reached the locked table"
+            await asyncio.sleep(0.02)
+    return list(await asyncio.gather(first, again))
+
+
+def test_a_redelivery_committed_by_another_writer_at_the_same_time_is_stored_once(store, engine):
+    committer = GroupCommitter(store, writers=2)
+    try:
+        results = asyncio.run(_the_same_delivery_to_two_writers_at_once(committer, engine))
+    finally:
+        committer.close()
+    assert results[0].event_id == results[1].event_id
+    assert sorted(result.duplicate for result in results) == [False, True]
+    assert [event.object_id for event in stored_events(engine)] == [9]
