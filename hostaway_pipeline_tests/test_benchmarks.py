@@ -7,12 +7,23 @@ never a test's to assert.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from benchmarks.__main__ import main
 from benchmarks.report import ScenarioResult, Target, render_table
+from benchmarks.scenarios import webhook_receiver
 from benchmarks.scenarios.multi_process import contention_shares
+from benchmarks.scenarios.options import BenchOptions
+from benchmarks.scenarios.webhook_receiver import (
+    ACCOUNT_IDS,
+    DUPLICATE_EVERY,
+    DUPLICATE_LAG,
+    lost_events,
+    prepare_deliveries,
+)
+from benchmarks.webhook_senders import Outcome
 
 
 def _call(time: float, account_id: int, accepted: bool = True) -> dict:
@@ -57,3 +68,35 @@ def test_full_read_scenario_runs_against_a_stand_in_process(postgres_server_url,
     assert figures["client_retries"] >= figures["served_429"]
     assert figures["max_calls_in_a_window_per_ip"] <= 15
     assert {t["figure"] for t in written["targets"]} >= {"calls", "served_429", "utilization"}
+
+
+def test_webhook_lost_counts_each_acknowledged_event_without_a_row_once():
+    first_version, second_version = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 1, 0, 0, 1, tzinfo=UTC)
+    identities = [(1, "reservation.updated", 7, first_version), (1, "message.received", 8, second_version),
+                  (1, "reservation.updated", 7, first_version), (1, "reservation.updated", 9, second_version)]
+    outcomes = [Outcome(0, 200, 0.0, 0.01), Outcome(1, 200, 0.0, 0.01), Outcome(2, 200, 0.0, 0.01),
+                Outcome(3, 503, 0.0, 0.01)]
+    # Event 7 (sent twice) has no row: lost once. Event 9 was answered 503, so its missing row is no loss.
+    assert lost_events(identities, outcomes, stored={identities[1]}) == [identities[0]]
+
+
+def test_webhook_deliveries_resend_one_in_twenty_and_every_other_is_a_new_version():
+    truth = {"reservations": [{"id": 1, "updatedOn": "2025-01-01 00:00:00"}],
+             "messages": [{"id": 2, "updatedOn": "2025-01-01 00:00:00"}]}
+    prepared = prepare_deliveries(dict.fromkeys(ACCOUNT_IDS, truth), 200)
+    resent = len(prepared.bodies) - len(set(prepared.bodies))
+    assert len(set(prepared.identities)) == 200
+    assert resent == sum(1 for number in range(DUPLICATE_LAG, 200) if number % DUPLICATE_EVERY == 0)
+    assert {json.loads(body).get("event") or json.loads(body).get("eventType") for body in prepared.bodies} == {
+        "reservation.updated", "message.received"}
+
+
+@pytest.mark.slow
+def test_webhook_receiver_scenario_keeps_every_acknowledged_event(postgres_server_url):
+    result = webhook_receiver.run(BenchOptions(database_server_url=postgres_server_url),
+                                  webhook_receiver.Size(events=300, processes=1, connections_per_process=4))
+    figures = result.figures
+    resent = sum(1 for number in range(DUPLICATE_LAG, 300) if number % DUPLICATE_EVERY == 0)
+    assert figures["acknowledged"] == figures["deliveries"] == 300 + resent
+    assert (figures["lost"], figures["not_acknowledged"], figures["stored_not_pending"]) == (0, 0, 0)
+    assert figures["stored_rows"] == 300

@@ -14,6 +14,8 @@ from benchmarks.scenarios import (
     multi_process,
     readings,
     run_overhead,
+    webhook_latency,
+    webhook_receiver,
 )
 from benchmarks.scenarios.options import BenchOptions
 
@@ -25,5 +27,7 @@ SCENARIOS: dict[str, Callable[[BenchOptions], ScenarioResult]] = {
     "readings": readings.run,
     "big_account": big_account.run,
     "daily_cost": daily_cost.run,
+    "webhook_receiver": webhook_receiver.run,
+    "webhook_latency": webhook_latency.run,
     "run_overhead": run_overhead.run,
 }
