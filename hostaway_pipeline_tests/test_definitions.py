@@ -63,3 +63,21 @@ class _Tagged:
 
     def __init__(self, tags: dict[str, str]) -> None:
         self.tags = tags
+
+
+def test_the_instance_yaml_repeats_no_key_and_no_limit():
+    """YAML keeps only the last of two equal keys: a repeated block would silently hide the first."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+        keys = [loader.construct_object(key) for key, _ in node.value]
+        assert len(keys) == len(set(keys)), f"repeated keys {sorted(k for k in keys if keys.count(k) > 1)}"
+        return loader.construct_mapping(node)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    config = yaml.load((REPOSITORY_ROOT / "dagster.yaml").read_text(), Loader=StrictLoader)
+    limits = [repr(limit) for limit in config["concurrency"]["runs"]["tag_concurrency_limits"]]
+    assert len(limits) == len(set(limits))
