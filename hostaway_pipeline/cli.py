@@ -20,6 +20,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from hostaway_pipeline.local_stack import StackError
 from hostaway_pipeline.settings import DEFAULT_EGRESS_POOL, ConfigurationError, load_settings
@@ -29,6 +30,9 @@ from hostaway_pipeline.storage.account_registry import (
     parse_account_id,
     parse_egress_pool,
 )
+
+if TYPE_CHECKING:
+    from hostaway_pipeline.orchestration import LatestRun
 
 
 class CommandError(Exception):
@@ -268,9 +272,11 @@ def cmd_sync(args: argparse.Namespace) -> None:
     if not account.enabled:
         raise CommandError(f"account {account_id} is disabled (hostaway-pipeline accounts enable {account_id})")
     # The console logger would print each failed step's Dagster traceback (about 220 lines); the run's event
-    # log keeps it (the Dagster UI), and the last line below names the cause.
+    # log keeps it (the Dagster UI), and the last line below names the cause. The steps' progress lines (the
+    # same as in the run's log) are printed as they come.
     result = run_account_sync(_dagster_instance(), account_id, asset_names, args.full_refresh_messages,
-                              allow_mass_delete=args.allow_mass_delete, log_level="CRITICAL")
+                              allow_mass_delete=args.allow_mass_delete, log_level="CRITICAL",
+                              on_progress=lambda line: print(line, flush=True))
     for name, metadata in materialization_metadata(result).items():
         print(f"{name:14} calls={metadata.get('api_calls', 0):<5} inserted={metadata.get('rows_inserted', 0):<6} "
               f"updated={metadata.get('rows_updated', 0):<6} unchanged={metadata.get('rows_unchanged', 0):<6} "
@@ -298,6 +304,22 @@ def cmd_status(args: argparse.Namespace) -> None:
             if name in status.sync_states:
                 print(f"  {'':14} {sync_state_summary(status.sync_states[name])}")
         print("  failing checks: " + (", ".join(status.failing_checks) or "none"))
+        print("  latest run: " + _latest_run_line(status.latest_run))
+        for step in status.latest_run.failed_steps if status.latest_run else ():
+            print(f"    failed step {step}")
+
+
+def _latest_run_line(run: LatestRun | None) -> str:
+    """Status, end and id of the account's latest run; when it failed, the assets it left unmaterialized."""
+    if run is None:
+        return "none"
+    ended = f" at {run.ended_at:%Y-%m-%d %H:%M:%S %Z}" if run.ended_at else ""
+    line = f"{run.status.lower()}{ended} (run {run.run_id})"
+    if run.failed:
+        line += "; not materialized: " + (", ".join(run.not_materialized) or "none")
+        if not run.failed_steps:
+            line += "; its failed steps are in the run's log (Dagster UI)"
+    return line
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
@@ -415,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="let this run soft-delete more than 10%% (and more than 5) of an asset's live rows")
     sync.add_argument("--full-refresh-messages", action="store_true",
                       help="re-read every conversation's messages, not only those whose markers moved")
-    add(commands, "status", cmd_status, "per account: last sync per asset, live row counts, failing checks")
+    add(commands, "status", cmd_status,
+        "per account: last sync per asset, live row counts, failing checks, the latest run and why it failed")
     dev = add(commands, "dev", cmd_dev, "run the whole system locally: the Dagster UI and daemon (dagster dev) and "
               "the webhook receiver, on this instance, until Ctrl-C")
     dev.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")

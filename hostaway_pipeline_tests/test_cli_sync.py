@@ -26,6 +26,7 @@ def test_sync_materializes_the_account_as_a_run_of_the_instance_and_status_repor
     synced = run_cli("sync", str(ACCOUNT), environment=environment, timeout=300)
     assert synced.returncode == 0, synced.stderr
     assert "succeeded" in synced.stdout
+    assert " - dagster - " not in synced.stdout + synced.stderr and "Traceback" not in synced.stderr
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as connection:
         reservations = connection.execute(sa.text("SELECT count(*) FROM hostaway.reservations")).scalar()
@@ -40,6 +41,25 @@ def test_sync_materializes_the_account_as_a_run_of_the_instance_and_status_repor
     assert f"live rows {len(simulator.truth(ACCOUNT)['reservations'])}" in status.stdout
     assert "failing checks: none" in status.stdout
     assert "never" not in status.stdout
+    assert "latest run: success at " in status.stdout
+
+
+def test_sync_prints_the_messages_steps_progress_lines_as_the_run_logs_them(tmp_path, make_database, secret_key):
+    account = ACCOUNT + 1
+    url = make_database("hostaway_cli_progress")
+    with SimulatorServer(accounts={account: 250}, seed=9, time_scale=50.0) as simulator:
+        environment = stand_in_environment(tmp_path, url, secret_key, simulator.base_url,
+                                           simulator.client_secret(account))
+        assert run_cli("accounts", "add", str(account), environment=environment).returncode == 0
+        synced = run_cli("sync", str(account), environment=environment, timeout=300)
+        conversations = len(simulator.truth(account)["conversations"])
+    assert synced.returncode == 0, synced.stderr
+    progress = [line for line in synced.stdout.splitlines() if line.startswith("progress: ")]
+    assert progress, synced.stdout  # at least one per batch of 100 conversations
+    assert all(line.startswith(f"progress: messages of account {account}: ") for line in progress)
+    assert f"/{conversations} conversations read" in progress[-1] and " calls" in progress[-1]
+    # Only the progress lines (and the summary after the run): none of Dagster's own log lines.
+    assert " - dagster - " not in synced.stdout + synced.stderr and "Traceback" not in synced.stderr
 
 
 def test_sync_of_a_subset_and_of_a_disabled_account(environment_with_account):
@@ -70,6 +90,12 @@ def test_sync_exits_non_zero_naming_the_short_read_and_deletes_nothing(environme
             sa.text("SELECT count(*) FROM hostaway.reservations WHERE deleted_at IS NULL")).scalar()
     engine.dispose()
     assert deleted == 0 and live == counted
+
+    status = run_cli("status", environment=environment)
+    assert status.returncode == 0, status.stderr
+    assert "latest run: failure at " in status.stdout and "not materialized: reservations" in status.stdout
+    reason = f"failed step hostaway__reservations: account {ACCOUNT} reservations: read 0 of the {counted}"
+    assert reason in status.stdout, status.stdout
 
 
 def test_sync_exits_non_zero_when_an_error_check_fails(environment_with_account):
