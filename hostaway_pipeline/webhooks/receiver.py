@@ -16,6 +16,7 @@ import base64
 import binascii
 import hmac
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -44,6 +45,8 @@ DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES
 # Hostaway waits 20 s for an answer: a database that does not answer in time is a 503, not a hang.
 DATABASE_CONNECT_TIMEOUT_SECONDS = 5
 REALM = 'Basic realm="hostaway-webhooks", charset="UTF-8"'
+# Processes accepting deliveries: parsing and answering are Python, one core per process at most.
+WORKER_PROCESSES = 2
 
 
 @dataclass(frozen=True)
@@ -142,9 +145,19 @@ def receiver_app(database_url: str, credentials: BasicCredentials, redactor: Red
     return create_app(WebhookEventStore(receiver_engine_factory(database_url), redactor), credentials)
 
 
-def serve(app: Starlette, host: str, port: int, *, sock: socket.socket | None = None) -> None:
-    """Serve until interrupted (uvicorn; SIGINT and SIGTERM finish requests in flight, then stop)."""
+def serve(app: Starlette, host: str, port: int, *, sock: socket.socket | None = None,
+          workers: int = WORKER_PROCESSES) -> None:
+    """Serve until interrupted (uvicorn; SIGINT and SIGTERM finish requests in flight, then stop).
+
+    With ``workers`` > 1 (where ``fork`` exists), that many processes accept on one socket (``workers``).
+    """
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False, access_log=False)
-    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+    if workers <= 1 or not hasattr(os, "fork"):
+        uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+        return
+    from hostaway_pipeline.webhooks.workers import serve_in_workers
+
+    serve_in_workers(lambda listener: uvicorn.Server(config).run(sockets=[listener]),
+                     sock if sock is not None else config.bind_socket(), workers)
