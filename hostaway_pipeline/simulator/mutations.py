@@ -1,4 +1,5 @@
-"""Changes to an account the way Hostaway makes them: bookings, edits, cancellations, messages, listings.
+"""Changes to an account the way Hostaway makes them: bookings, edits, cancellations, messages, listings,
+edits of older messages and deletions of reservations (with their conversations and messages).
 
 Each change takes a fresh, strictly increasing stamp, bumps ``updatedOn`` / ``latestActivityOn`` (an edit
 moves the latter only under the ``every_change`` reading, see ``store``) and the conversation markers,
@@ -26,6 +27,8 @@ MUTATION_KINDS = (
     "outgoing_messages",
     "scheduled_messages",
     "send_scheduled_messages",
+    "edit_messages",
+    "delete_reservations",
     "delete_listings",
     "restore_listings",
 )
@@ -69,6 +72,9 @@ def apply_mutations(state: AccountState, changes: Mapping[str, object]) -> Mutat
         if count:
             _APPLIERS[kind](state, count, result)
             result.touched.setdefault(kind, [])
+    # A reservation deleted later in the same request takes its events' objects with it: no event for those.
+    result.events = [e for e in result.events if e.object_id in (
+        state.reservations if e.event.startswith("reservation.") else state.messages)]
     conversations = sorted(
         {
             state.messages[mid]["conversationId"]
@@ -79,6 +85,7 @@ def apply_mutations(state: AccountState, changes: Mapping[str, object]) -> Mutat
                 "send_scheduled_messages",
             )
             for mid in result.touched.get(kind, [])
+            if mid in state.messages
         }
     )
     if conversations:
@@ -383,6 +390,28 @@ def _restore_listings(state: AccountState, count: int, result: MutationResult) -
         result.add("restore_listings", listing_id)
 
 
+def _edit_messages(state: AccountState, count: int, result: MutationResult) -> None:
+    """Edit older sent messages (a translation or correction): ``updatedOn`` and the body change, and no
+    conversation marker moves unless the message is the preview. What only re-verification catches."""
+    previews = set(state.preview_by_conversation.values())
+    older = sorted(mid for mid, m in state.messages.items() if m["status"] == "sent" and mid not in previews)
+    for message_id in _pick(state, older, count):
+        text = format_timestamp(state.next_stamp())
+        body = state.messages[message_id]["body"]
+        state.replace_message(message_id, {"body": f"{body} (edited)", "updatedOn": text})
+        result.add("edit_messages", message_id)
+
+
+def _delete_reservations(state: AccountState, count: int, result: MutationResult) -> None:
+    """Remove reservations upstream with their conversations and messages (no webhook announces it)."""
+    for reservation_id in _pick(state, sorted(state.reservations), count):
+        state.next_stamp()
+        conversation_ids, _ = state.delete_reservation(reservation_id)
+        result.add("delete_reservations", reservation_id)
+        for conversation_id in conversation_ids:
+            result.add("deleted_conversations", conversation_id)
+
+
 _APPLIERS = {
     "new_reservations": _new_reservations,
     "update_reservations": _update_reservations,
@@ -392,6 +421,8 @@ _APPLIERS = {
     "outgoing_messages": _outgoing_messages,
     "scheduled_messages": _scheduled_messages,
     "send_scheduled_messages": _send_scheduled_messages,
+    "edit_messages": _edit_messages,
+    "delete_reservations": _delete_reservations,
     "delete_listings": _delete_listings,
     "restore_listings": _restore_listings,
 }
