@@ -153,7 +153,7 @@ class DemoOutcome:
 
 def run_demo(sizes: Sequence[AccountSize] = ("seed", 150), time_scale: float = 10.0, once: bool = False,
              ui_host: str = "127.0.0.1", ui_port: int = 3000) -> DemoOutcome:
-    from hostaway_pipeline.local_stack import LocalStack, local_stack_children
+    from hostaway_pipeline.local_stack import LocalStack, local_stack_children, wait_for_code_location
     from hostaway_pipeline.webhooks.config import credentials_environment, local_webhook_credentials
     from hostaway_pipeline.webhooks.receiver import WEBHOOK_PATH
 
@@ -181,6 +181,7 @@ def run_demo(sizes: Sequence[AccountSize] = ("seed", 150), time_scale: float = 1
             print("starting the webhook receiver and the Dagster webserver and daemon "
                   f"(logs in {settings.home / 'logs'}) ...", flush=True)
             with LocalStack(children, log_directory=settings.home / "logs") as stack:
+                wait_for_code_location(f"http://{'127.0.0.1' if ui_host in ('0.0.0.0', '') else ui_host}:{ui_port}")
                 _print_where_to_look(ui_host, ui_port, receiver_url, once)
                 print("\n1. first reconciliation of each account (a full read; the seed-size one takes about a minute)")
                 first_calls = sum(_timed_sync(instance, account_id, "full read") for account_id in account_ids)

@@ -151,6 +151,40 @@ class LocalStack:
             _signal_group(process.pid, signal.SIGKILL)  # stragglers in the group, if any
 
 
+WORKSPACE_QUERY = """
+{ workspaceOrError { __typename ... on Workspace { locationEntries {
+    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }
+"""
+
+
+def wait_for_code_location(ui_url: str, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+    """Wait until the webserver has loaded every code location; raise naming one that failed to load.
+
+    The webserver answers ``/server_info`` even when the definitions cannot be imported, and then no
+    schedule, sensor or run works: the stack must not look up while its code is down.
+    """
+    deadline = time.monotonic() + timeout
+    problem = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            answer = requests.post(f"{ui_url}/graphql", json={"query": WORKSPACE_QUERY}, timeout=10).json()
+            workspace = answer["data"]["workspaceOrError"]
+            entries = workspace.get("locationEntries") or []
+            if entries and all(entry["loadStatus"] == "LOADED" for entry in entries):
+                for entry in entries:
+                    loaded = entry.get("locationOrLoadError") or {}
+                    if loaded.get("__typename") == "PythonError":
+                        first = (loaded.get("message") or "").strip().splitlines()[:1]
+                        raise StackError(f"code location {entry['name']} failed to load: "
+                                         f"{first[0] if first else 'see the UI'}")
+                return
+            problem = f"locations {[entry['name'] for entry in entries]} still loading"
+        except (requests.RequestException, ValueError, KeyError, TypeError) as error:
+            problem = f"{type(error).__name__}: {error}"
+        time.sleep(POLL_SECONDS)
+    raise StackError(f"the Dagster webserver at {ui_url} did not load its code locations in {timeout:g} s ({problem})")
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -232,6 +266,7 @@ def run_dev(ui_host: str, ui_port: int) -> None:
                                     credentials_environment(credentials))
     print(f"starting the webhook receiver and dagster dev (logs in {settings.home / 'logs'}) ...", flush=True)
     with LocalStack(children, log_directory=settings.home / "logs") as stack:
+        wait_for_code_location(f"http://{_client_host(ui_host)}:{ui_port}")
         print(f"Dagster UI:       http://{_client_host(ui_host)}:{ui_port}", flush=True)
         print(f"webhook receiver: http://{_client_host(settings.webhook_host)}:{settings.webhook_port}{WEBHOOK_PATH}"
               + (f" (login {credentials.login}; generated password kept encrypted in {settings.home})"
