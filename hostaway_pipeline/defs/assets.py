@@ -76,10 +76,24 @@ class MessagesSyncConfig(ReconcileConfig):
         default=False,
         description="Re-read every conversation's messages, not only those whose markers moved (one call each). "
                     "Default: false.")
-    reverify_days: int = Field(
-        default=messages_sync.DEFAULT_REVERIFY_DAYS, ge=0,
-        description="Also re-read the least recently read conversations so each is read at least once per this "
-                    "many syncs (catches changes the markers miss); 0 turns it off.")
+    reverify_active_days: int = Field(
+        default=messages_sync.DEFAULT_REVERIFY_ACTIVE_DAYS, ge=0,
+        description="Also re-read conversations that can still change (reservation upcoming, in stay, or departed "
+                    "within active_after_departure_days, not cancelled) so each is read in full at least once per "
+                    "this many syncs, whatever its markers say: edits of older messages and scheduled messages that "
+                    "are not the preview move no marker. 0 turns it off.")
+    reverify_other_days: int = Field(
+        default=messages_sync.DEFAULT_REVERIFY_OTHER_DAYS, ge=0,
+        description="The same guarantee for every other conversation (departed long ago, or cancelled), which "
+                    "rarely changes: read in full at least once per this many syncs. 0 turns it off.")
+    active_after_departure_days: int = Field(
+        default=messages_sync.DEFAULT_ACTIVE_AFTER_DEPARTURE_DAYS, ge=0,
+        description="How many days after its departure a conversation still counts as active (late guest "
+                    "messages, post-stay scheduled messages).")
+    reverify_days: int | None = Field(
+        default=None, ge=0,
+        description="When set, replaces the two cycles above with one for every conversation (each read at least "
+                    "once per this many syncs); 0 turns re-verification off.")
     max_failed_conversations: int = Field(
         default=messages_sync.DEFAULT_MAX_FAILED_CONVERSATIONS, ge=0,
         description="How many conversations may fail to be read (after retries, a 404, or a short read) with the "
@@ -176,7 +190,9 @@ def messages(context: dg.AssetExecutionContext, config: MessagesSyncConfig, ware
     return _run_sync(context, warehouse, messages_sync.sync_messages, client,
                      config.full_refresh, config.reverify_days,
                      policy=DeletePolicy(allow_mass_delete=config.allow_mass_delete), on_progress=context.log.info,
-                     max_failed_conversations=config.max_failed_conversations)
+                     max_failed_conversations=config.max_failed_conversations,
+                     reverify=messages_sync.ReverifyPolicy(config.reverify_active_days, config.reverify_other_days,
+                                                           config.active_after_departure_days))
 
 
 HOSTAWAY_ASSETS = [listings, reservations, conversations, messages]

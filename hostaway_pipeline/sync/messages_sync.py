@@ -6,9 +6,18 @@ of a full sync's calls). Every conversation carries markers that move when its m
 scheduled message) and the embedded reservation's status (cancelling a reservation cancels its scheduled
 messages, not all of which show in the preview). We remember the markers at which each conversation's
 messages were last read in full (``hostaway.conversation_message_sync``) and re-read a conversation only
-when they differ, or always with ``full_refresh``; plus a rolling slice of the least recently read
-conversations (``reverify_days``), which bounds how long a change the markers miss can go unseen.
-Conversations come from the warehouse (the ``conversations`` asset upstream).
+when they differ, or always with ``full_refresh``; plus a re-verification slice (see ``ReverifyPolicy``):
+the least recently read conversations that can still change (reservation upcoming, in stay or departed
+within ``active_after_departure_days``) so each is read in full at least once per ``active_days`` syncs,
+and the others (departed long ago, cancelled) once per ``other_days``. That bounds how long a change the
+markers cannot see stays unseen: an edit or deletion of an older message, a scheduled message that is
+not the preview (created behind a newer one, or cancelled by a user). Such changes happen where guests
+still come, so the re-read budget goes there. Conversations come from the warehouse (the
+``conversations`` asset upstream).
+
+Progress is reported through ``on_progress`` after every batch and at least every
+``PROGRESS_EVERY_SECONDS``: lines starting with ``PROGRESS_PREFIX`` giving conversations done/total,
+calls, rate-limit waits and the estimated time left.
 
 Work is written in batches of conversations, one transaction each (messages and advanced markers), so
 a crash loses at most a batch and memory follows the batch, not the account. A conversation whose read
@@ -31,8 +40,10 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -51,17 +62,79 @@ from hostaway_pipeline.sync.failures import MassDeleteRefused, ReadsFailed
 from hostaway_pipeline.sync.full_sync import mass_delete_message, preview
 from hostaway_pipeline.sync.outcome import SyncOutcome
 
-# Markers cannot see every change (an older message edited or deleted, a status flip that is not the
-# newest): each sync also re-reads the least recently read conversations, so that every conversation
-# is read in full at least once per this many daily syncs; about 1/30 of the naive daily cost.
+# Markers cannot see every change (an older message edited or deleted, a scheduled message that is not
+# the preview): each sync also re-reads the least recently read conversations. Active ones (that can
+# still change) at least once per DEFAULT_REVERIFY_ACTIVE_DAYS daily syncs, the others once per
+# DEFAULT_REVERIFY_OTHER_DAYS. At the seed-size account (787 conversations, 59 active) that is 5 + 2
+# conversations a day, chosen so a quiet day stays within issue 12's 20 calls.
+DEFAULT_REVERIFY_ACTIVE_DAYS = 14
+DEFAULT_REVERIFY_OTHER_DAYS = 365
+# A reservation counts as active until this many days after its departure (late guest messages, review
+# requests and other post-stay scheduled messages), unless it is cancelled.
+DEFAULT_ACTIVE_AFTER_DEPARTURE_DAYS = 7
+# The uniform cycle of the seed design, kept for callers that ask for one cycle for every conversation.
 DEFAULT_REVERIFY_DAYS = 30
 # Conversations per write transaction: what a crash can lose, and what memory holds at once.
 DEFAULT_BATCH_CONVERSATIONS = 100
 # Conversations that may go unread (failed after retries, 404, short of their count) with the step still
 # green; 0: any such conversation fails the step (each is read again next sync in any case).
 DEFAULT_MAX_FAILED_CONVERSATIONS = 0
+# Progress lines start with this (``hostaway-pipeline sync`` prints them) and come at least this often.
+PROGRESS_PREFIX = "progress: "
+PROGRESS_EVERY_SECONDS = 10.0
 _MARKER_ROWS_PER_FETCH = 2000
 _UNREAD_IDS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class ReverifyPolicy:
+    """How often a conversation whose markers did not move is read in full anyway (module docstring).
+
+    ``active_days`` / ``other_days``: every active / other conversation is read at least once per that many
+    syncs (0: never). A conversation is active while its reservation is not cancelled and departs at most
+    ``active_after_departure_days`` before "today", the date of the newest marker the account's
+    conversations carry (the API's clock, so skew with ours costs nothing). ``uniform_days``, when set,
+    replaces both with one cycle for every conversation.
+    """
+
+    active_days: int = DEFAULT_REVERIFY_ACTIVE_DAYS
+    other_days: int = DEFAULT_REVERIFY_OTHER_DAYS
+    active_after_departure_days: int = DEFAULT_ACTIVE_AFTER_DEPARTURE_DAYS
+    uniform_days: int | None = None
+
+    @classmethod
+    def uniform(cls, days: int) -> ReverifyPolicy:
+        """One cycle of ``days`` syncs for every conversation (0: no re-verification)."""
+        return cls(uniform_days=max(0, days))
+
+    @classmethod
+    def off(cls) -> ReverifyPolicy:
+        return cls.uniform(0)
+
+    def cycles(self) -> dict[str, int]:
+        """Class of conversation -> its cycle in syncs."""
+        if self.uniform_days is not None:
+            return {"all": self.uniform_days}
+        return {"active": self.active_days, "other": self.other_days}
+
+    def conversation_class(self, departure: Any, status: Any, today: date | None) -> str:
+        if self.uniform_days is not None:
+            return "all"
+        if status == "cancelled":
+            return "other"
+        try:
+            departs = date.fromisoformat(str(departure)[:10])
+        except ValueError:
+            return "active"  # no readable departure: cannot tell it is over, so treat it as able to change
+        if today is None or departs >= today - timedelta(days=self.active_after_departure_days):
+            return "active"
+        return "other"
+
+    def metadata(self) -> dict[str, Any]:
+        if self.uniform_days is not None:
+            return {"reverify_days": self.uniform_days}
+        return {"reverify_active_days": self.active_days, "reverify_other_days": self.other_days,
+                "active_after_departure_days": self.active_after_departure_days}
 
 
 def conversation_marker(conversation: Mapping[str, Any]) -> str:
@@ -108,58 +181,114 @@ def _encode_marker(fields: list[Any]) -> str:
     return json.dumps(fields, separators=(",", ":"))
 
 
-def _live_markers(connection: Connection, account_id: int) -> Iterator[tuple[int, str, str | None, Any]]:
-    """(conversation id, marker now, marker its messages were last read at or None, when) per live
-    conversation, streamed from a server-side cursor: memory holds a few thousand small rows at most."""
+def _live_markers(connection: Connection,
+                  account_id: int) -> Iterator[tuple[int, str, str | None, Any, Any, Any, Any]]:
+    """(conversation id, marker now, marker its messages were last read at or None, when, reservation
+    departure, reservation status, newest of messageSentOn/messageReceivedOn) per live conversation, streamed
+    from a server-side cursor: memory holds a few thousand small rows at most."""
     table, state = conversations.table, conversation_message_sync
+    embedded = _arrow(table.c.raw, "Reservation")
     query = (
-        sa.select(table.c.id, *_marker_columns(table.c.raw), state.c.marker, state.c.messages_synced_at)
+        sa.select(table.c.id, *_marker_columns(table.c.raw), state.c.marker, state.c.messages_synced_at,
+                  _arrow(embedded, "departureDate"), _arrow(embedded, "status"))
         .select_from(table.outerjoin(state, sa.and_(state.c.account_id == table.c.account_id,
                                                     state.c.conversation_id == table.c.id)))
         .where(table.c.account_id == account_id, table.c.deleted_at.is_(None))
         .execution_options(yield_per=_MARKER_ROWS_PER_FETCH)
     )
     for row in connection.execute(query):
-        yield row[0], _encode_marker(list(row[1:7])), row[7], row[8]
+        stamps = [value for value in row[1:3] if isinstance(value, str)]
+        yield row[0], _encode_marker(list(row[1:7])), row[7], row[8], row[9], row[10], max(stamps, default=None)
+
+
+def _api_today(newest_stamp: str | None) -> date | None:
+    try:
+        return date.fromisoformat(newest_stamp[:10]) if newest_stamp else None
+    except ValueError:
+        return None
 
 
 def reverification_slice(unmoved: Mapping[int, Any], live_conversations: int, reverify_days: int) -> set[int]:
     """The least recently read of the unmoved conversations, enough that a daily sync re-reads every
-    conversation at least once per ``reverify_days`` runs (``unmoved`` maps id -> last read time)."""
+    conversation at least once per ``reverify_days`` runs (``unmoved`` maps id -> last read time).
+
+    Round robin: each run reads ``ceil(live / reverify_days)`` of the least recently read, so ``reverify_days``
+    runs read ``live`` of them, each the one unread longest; a conversation read meanwhile (it moved) only
+    goes to the back of the queue. Apply it per class of conversation (``ReverifyPolicy``)."""
     if reverify_days <= 0 or not unmoved:
         return set()
     size = math.ceil(live_conversations / reverify_days)
-    return set(sorted(unmoved, key=lambda cid: (unmoved[cid], cid))[:size])
+    return set(sorted(unmoved, key=lambda cid: (unmoved[cid] is not None, unmoved[cid], cid))[:size])
+
+
+@dataclass
+class _Progress:
+    """Progress lines for one messages step: every batch, and at least every ``PROGRESS_EVERY_SECONDS``."""
+
+    client: HostawayClient
+    total: int
+    emit: Callable[[str], None] | None
+    started: float = 0.0
+    last: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.started = self.last = time.monotonic()
+
+    def due(self) -> bool:
+        return self.emit is not None and time.monotonic() - self.last >= PROGRESS_EVERY_SECONDS
+
+    def report(self, done: int) -> None:
+        if self.emit is None:
+            return
+        now = time.monotonic()
+        self.last = now
+        stats = self.client.stats
+        elapsed = now - self.started
+        left = f"about {elapsed / done * (self.total - done):.0f} s left" if done else "time left unknown yet"
+        self.emit(f"{PROGRESS_PREFIX}messages of account {self.client.account_id}: {done}/{self.total} "
+                  f"conversations read, {stats.calls} calls, {stats.throttled_429} answered 429, "
+                  f"{stats.rate_limit_wait_seconds:.1f} s waited on the rate limits, {left}")
 
 
 def sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
-                  full_refresh: bool = False, reverify_days: int = DEFAULT_REVERIFY_DAYS,
+                  full_refresh: bool = False, reverify_days: int | None = None,
                   policy: DeletePolicy | None = None, batch_conversations: int = DEFAULT_BATCH_CONVERSATIONS,
                   lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
                   on_wait: Callable[[str], None] | None = None,
                   on_progress: Callable[[str], None] | None = None,
-                  max_failed_conversations: int = DEFAULT_MAX_FAILED_CONVERSATIONS) -> SyncOutcome:
+                  max_failed_conversations: int = DEFAULT_MAX_FAILED_CONVERSATIONS,
+                  reverify: ReverifyPolicy | None = None) -> SyncOutcome:
     """Sync the messages of the account's conversations whose markers moved (see the module docstring).
 
+    ``reverify`` says which unmoved conversations are read anyway (default ``ReverifyPolicy()``);
+    ``reverify_days``, when given, is one cycle for every conversation instead (0: none).
     Raises :class:`ReadsFailed` when more than ``max_failed_conversations`` conversations could not be
     read in full, after writing everything that was.
     """
+    if reverify_days is not None:
+        reverify = ReverifyPolicy.uniform(reverify_days)
     with sync_lock(engine, client.account_id, "messages", lock_wait_seconds, on_wait):
-        return _sync_messages(client, writer, engine, full_refresh, reverify_days, policy or DeletePolicy(),
-                              max(1, batch_conversations), on_progress, max(0, max_failed_conversations))
+        return _sync_messages(client, writer, engine, full_refresh, reverify or ReverifyPolicy(),
+                              policy or DeletePolicy(), max(1, batch_conversations), on_progress,
+                              max(0, max_failed_conversations))
 
 
 def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine, full_refresh: bool,
-                   reverify_days: int, policy: DeletePolicy, batch_conversations: int,
+                   reverify: ReverifyPolicy, policy: DeletePolicy, batch_conversations: int,
                    on_progress: Callable[[str], None] | None, max_failed_conversations: int) -> SyncOutcome:
     account_id = client.account_id
     state_table, message_table = conversation_message_sync, messages.table
     markers: dict[int, str] = {}
     moved: set[int] = set()
     unmoved: dict[int, Any] = {}  # conversation -> when its messages were last read
+    standing: dict[int, tuple[Any, Any]] = {}  # conversation -> its reservation's departure and status
+    newest_stamp: str | None = None
     with engine.connect() as connection:
-        for cid, marker, stored_marker, synced_at in _live_markers(connection, account_id):
+        for cid, marker, stored_marker, synced_at, departure, status, stamp in _live_markers(connection, account_id):
             markers[cid] = marker
+            standing[cid] = (departure, status)
+            if stamp is not None and (newest_stamp is None or stamp > newest_stamp):
+                newest_stamp = stamp
             if marker == stored_marker:
                 unmoved[cid] = synced_at
             else:
@@ -169,10 +298,19 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
                 message_table.c.account_id == account_id, message_table.c.deleted_at.is_(None))
         ).scalar_one()
     live_conversations = sorted(markers)
-    if full_refresh:
-        reverified: set[int] = set(unmoved)
-    else:
-        reverified = reverification_slice(unmoved, len(live_conversations), reverify_days)
+    today = _api_today(newest_stamp)
+    classes = {cid: reverify.conversation_class(*standing[cid], today) for cid in live_conversations}
+    del standing
+    reverified_by_class: dict[str, int] = {}
+    reverified: set[int] = set()
+    for name, cycle in reverify.cycles().items():
+        members = sum(1 for cid in live_conversations if classes[cid] == name)
+        candidates = {cid: read_at for cid, read_at in unmoved.items() if classes[cid] == name}
+        chosen = set(candidates) if full_refresh else reverification_slice(candidates, members, cycle)
+        reverified_by_class[name] = len(chosen)
+        reverified |= chosen
+    active_live = sum(1 for name in classes.values() if name == "active")
+    del classes
     to_read = sorted(moved | reverified)
     markers = {cid: markers[cid] for cid in to_read}  # the markers to record: those read before the messages
     del unmoved
@@ -224,7 +362,10 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
             preview_rows.extend(objects[: 5 - len(preview_rows)])
         batch.clear()
 
+    progress = _Progress(client, len(to_read), on_progress)
     for done, (cid, fetched) in enumerate(client.messages_for_conversations(to_read), start=1):
+        if progress.due():
+            progress.report(done - 1)
         if isinstance(fetched, HostawayError):
             if fetched.status == 404:
                 not_found.append(cid)
@@ -236,9 +377,7 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
         batch.append((cid, fetched))
         if len(batch) >= batch_conversations:
             flush()
-            if on_progress is not None:
-                on_progress(f"messages of account {account_id}: {done}/{len(to_read)} conversations read, "
-                            f"{client.stats.calls} calls")
+            progress.report(done)
     flush()
 
     proved_gone = sum(len(ids) for ids in gone.values())
@@ -263,6 +402,9 @@ def _sync_messages(client: HostawayClient, writer: EntityWriter, engine: Engine,
         preview("messages", preview_rows),
         extra={"conversations_live": len(live_conversations), "conversations_read": len(to_read),
                "conversations_moved": len(moved), "conversations_reverified": len(reverified),
+               **{f"conversations_reverified_{name}": count for name, count in reverified_by_class.items()},
+               "conversations_active": active_live, "reverify_today": today.isoformat() if today else "",
+               **reverify.metadata(),
                "conversations_skipped_unchanged": len(live_conversations) - len(to_read),
                "conversations_read_incomplete": len(incomplete), "conversations_not_found": len(not_found),
                "conversations_failed": len(failed), "max_failed_conversations": max_failed_conversations,

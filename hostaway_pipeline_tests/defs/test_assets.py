@@ -19,7 +19,7 @@ from hostaway_pipeline.storage import tables
 from hostaway_pipeline.storage.entity_writer import CHANGED_IDS_KEPT, EntityWriter
 from hostaway_pipeline.storage.redaction import Redactor
 from hostaway_pipeline.sync import full_sync, messages_sync
-from hostaway_pipeline.sync.messages_sync import DEFAULT_REVERIFY_DAYS
+from hostaway_pipeline.sync.messages_sync import DEFAULT_REVERIFY_ACTIVE_DAYS, DEFAULT_REVERIFY_OTHER_DAYS
 from hostaway_pipeline_tests.pipeline_harness import TIME_SCALE, build_harness
 
 ACCOUNT = 31001
@@ -150,9 +150,14 @@ def test_a_second_run_changes_nothing_and_skips_unchanged_conversations(harness,
         assert metadata["rows_inserted"] == metadata["rows_updated"] == metadata["rows_soft_deleted"] == 0
         assert metadata["rows_unchanged"] == metadata["fetched"]
     messages = harness.metadata(result, "messages")
-    # No marker moved: only the rolling re-verification slice (1/30 of the conversations) is read.
+    # No marker moved: only the re-verification slices are read, 1/14 of the active conversations and 1/365
+    # of the others.
     assert messages["conversations_moved"] == 0
-    assert messages["conversations_reverified"] == math.ceil(messages["conversations_live"] / DEFAULT_REVERIFY_DAYS)
+    active, others = messages["conversations_active"], messages["conversations_live"] - messages["conversations_active"]
+    assert messages["conversations_reverified_active"] == math.ceil(active / DEFAULT_REVERIFY_ACTIVE_DAYS)
+    assert messages["conversations_reverified_other"] == math.ceil(others / DEFAULT_REVERIFY_OTHER_DAYS)
+    assert messages["conversations_reverified"] == (messages["conversations_reverified_active"]
+                                                    + messages["conversations_reverified_other"])
     assert messages["conversations_read"] == messages["api_calls"] == messages["conversations_reverified"]
     assert messages["rows_inserted"] == messages["rows_updated"] == messages["rows_soft_deleted"] == 0
     after = {entity: {i: r.changed_at for i, r in stored_rows(engine, entity).items()} for entity in ENTITIES}

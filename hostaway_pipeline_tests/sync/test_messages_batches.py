@@ -206,7 +206,7 @@ def test_markers_computed_in_sql_equal_conversation_marker_on_hostile_conversati
     with engine.begin() as connection:
         connection.execute(sa.insert(table), rows)
     with engine.connect() as connection:
-        in_sql = {cid: marker for cid, marker, _, _ in _live_markers(connection, ACCOUNT)}
+        in_sql = {cid: marker for cid, marker, *_ in _live_markers(connection, ACCOUNT)}
     in_python = current_markers(engine)  # conversation_marker over each whole stored raw
     assert set(in_sql) == set(in_python) == {row["id"] for row in rows}
     mismatched = {cid: (in_sql[cid], in_python[cid]) for cid in in_sql if in_sql[cid] != in_python[cid]}
