@@ -13,6 +13,7 @@ from hostaway_pipeline.defs.account_freshness import (
 from hostaway_pipeline.defs.analytics_assets import ANALYTICS_ASSETS, analytics_automation_sensor
 from hostaway_pipeline.defs.assets import HOSTAWAY_ASSETS
 from hostaway_pipeline.defs.checks import HOSTAWAY_CHECKS
+from hostaway_pipeline.defs.intraday import INTRADAY_DEFINITIONS
 from hostaway_pipeline.defs.jobs import reconcile_account_job
 from hostaway_pipeline.defs.reconciliation_pacing import reconciliation_pacing_sensor
 from hostaway_pipeline.defs.resources import HostawayApiResource, HostawayRateLimiterResource, WarehouseResource
@@ -31,7 +32,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     }
 
 
-defs = dg.Definitions(
+defs = dg.Definitions.merge(dg.Definitions(
     assets=[*HOSTAWAY_ASSETS, account_freshness, *ANALYTICS_ASSETS],
     asset_checks=[*HOSTAWAY_CHECKS, *ACCOUNT_FRESHNESS_CHECKS],
     jobs=[reconcile_account_job, account_freshness_job, apply_webhook_events_job],
@@ -41,4 +42,4 @@ defs = dg.Definitions(
     resources=build_resources(),
     # Runs wait on the API, not the CPU: one process per run, also for runs the UI launches of the assets.
     executor=dg.in_process_executor,
-)
+), INTRADAY_DEFINITIONS)

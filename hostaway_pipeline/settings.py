@@ -65,6 +65,8 @@ WEBHOOK_SENSOR_INTERVAL_SECONDS_DEFAULT = 15
 WEBHOOK_SENSOR_INTERVAL_SECONDS_MAX = 3600
 WEBHOOK_RETENTION_DAYS_DEFAULT = 7
 WEBHOOK_RETENTION_DAYS_MAX = 3650
+# The intraday pass (defs/intraday.py, a schedule stopped until switched on in the UI): hourly, off the hour.
+INTRADAY_CRON_DEFAULT = "17 * * * *"
 
 # Card data is never stored, whatever the configuration says.
 ALWAYS_REDACTED_FIELDS: frozenset[str] = frozenset(
@@ -245,6 +247,28 @@ def _secret_key(environ: Mapping[str, str]) -> str | None:
     return text
 
 
+def _intraday_cron(environ: Mapping[str, str]) -> str:
+    """HOSTAWAY_INTRADAY_CRON: when the intraday pass runs (UTC), validated by Dagster's own cron check."""
+    name = "HOSTAWAY_INTRADAY_CRON"
+    text = _env(name, environ)
+    if text is None:
+        return INTRADAY_CRON_DEFAULT
+    text = text.strip()
+    if text.isascii() and text.isprintable():
+        import dagster as dg  # imported only when the default is overridden
+
+        try:
+            dg.ScheduleDefinition(name="cron_check", job_name="cron_check", cron_schedule=text,
+                                  execution_timezone="UTC")
+            return text
+        except dg.DagsterInvalidDefinitionError:
+            pass
+    raise ConfigurationError(
+        f"{name}={text!r} is not a cron schedule: five fields (minute hour day-of-month month day-of-week), "
+        f"e.g. {INTRADAY_CRON_DEFAULT!r} for every hour at :17 UTC"
+    )
+
+
 def _field_names(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
     text = _env(name, environ) or ""
     return tuple(part.strip() for part in text.split(",") if part.strip())
@@ -352,6 +376,7 @@ class Settings:
     webhook_password: str | None = field(default=None, repr=False)
     webhook_host: str = WEBHOOK_HOST_DEFAULT
     webhook_port: int = WEBHOOK_PORT_DEFAULT
+    intraday_cron: str = INTRADAY_CRON_DEFAULT
     webhook_sensor_interval_seconds: int = WEBHOOK_SENSOR_INTERVAL_SECONDS_DEFAULT
     webhook_retention_days: int = WEBHOOK_RETENTION_DAYS_DEFAULT
     source_address: str | None = None
@@ -405,6 +430,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_password=_env("HOSTAWAY_WEBHOOK_PASSWORD", env),
         webhook_host=(_env("HOSTAWAY_WEBHOOK_HOST", env) or WEBHOOK_HOST_DEFAULT).strip(),
         webhook_port=_webhook_port(env),
+        intraday_cron=_intraday_cron(env),
         webhook_sensor_interval_seconds=_whole_number(
             env, "HOSTAWAY_WEBHOOK_SENSOR_INTERVAL", WEBHOOK_SENSOR_INTERVAL_SECONDS_DEFAULT,
             WEBHOOK_SENSOR_INTERVAL_SECONDS_MAX, "the seconds between ticks of the hostaway_webhook_events sensor"),

@@ -105,6 +105,8 @@ def test_the_variables_found_in_settings_are_the_documented_ones():
     ("HOSTAWAY_WEBHOOK_PORT", "http"), ("HOSTAWAY_WEBHOOK_SENSOR_INTERVAL", "0"),
     ("HOSTAWAY_WEBHOOK_SENSOR_INTERVAL", "15s"), ("HOSTAWAY_WEBHOOK_SENSOR_INTERVAL", "3601"),
     ("HOSTAWAY_WEBHOOK_RETENTION_DAYS", "0"), ("HOSTAWAY_WEBHOOK_RETENTION_DAYS", "7.5"),
+    ("HOSTAWAY_INTRADAY_CRON", "hourly"), ("HOSTAWAY_INTRADAY_CRON", "61 * * * *"),
+    ("HOSTAWAY_INTRADAY_CRON", "０ * * * *"),  # a full-width digit Dagster's own check lets through
 ])
 def test_a_bad_value_is_one_line_naming_the_variable_and_the_value(variable, value):
     with pytest.raises(ConfigurationError) as raised:
@@ -145,6 +147,7 @@ def test_a_bad_value_that_may_hold_a_secret_is_named_but_not_shown(variable, val
     ("HOSTAWAY_WEBHOOK_HOST", " 0.0.0.0 ", "webhook_host", "0.0.0.0"),
     ("HOSTAWAY_WEBHOOK_SENSOR_INTERVAL", "5", "webhook_sensor_interval_seconds", 5),
     ("HOSTAWAY_WEBHOOK_RETENTION_DAYS", "30", "webhook_retention_days", 30),
+    ("HOSTAWAY_INTRADAY_CRON", " */30 * * * * ", "intraday_cron", "*/30 * * * *"),
 ])
 
 def test_sound_values_at_the_bounds_are_accepted(variable, value, attribute, expected):

@@ -3,7 +3,8 @@
 Built on :class:`HostawayTransport` (pacing, retries, auth) and the paging strategies. Reads tolerate
 every reading of the API the docs leave open and rows changing while they page: reservations walk the
 ``afterId`` cursor (an offset walk when the server does not follow it) plus a catch-up on recent
-activity; conversations re-read the head of the list when fewer distinct ids arrived than ``count``.
+activity; conversations re-read the head of the list after a whole walk, and ``conversations_head`` reads
+only down to the first page reaching back before a moment (the intraday pass).
 Each read says whether it is complete (distinct objects >= the API's ``count``); ``lookup`` reads one
 object by id, which is how a sync proves a row gone (404) before deleting it. Message fetches for many
 conversations run in parallel threads, all paced by the shared limiter, and fail one conversation at a
@@ -42,6 +43,10 @@ from hostaway_pipeline.hostaway.transport import CallStats, HostawayTransport, T
 
 ACCESS_TOKENS = "/accessTokens"
 RESERVATION_VERSION_KEYS = ("updatedOn", "latestActivityOn")
+CONVERSATION_VERSION_KEYS = ("messageSentOn", "messageReceivedOn")
+# A head walk of the conversation list that has not reached back to its boundary after this many pages is
+# no cheaper than the whole list: the caller reads that instead.
+CONVERSATIONS_HEAD_MAX_PAGES = 3
 # Catch-up reads of recently active reservations, each repeated only while the previous one found new
 # rows or versions (the account is changing as we read); one round costs one call on a quiet account.
 CATCH_UP_ROUNDS = 4
@@ -97,6 +102,23 @@ class ReservationChanges:
         return {i for i in (row_id(o) for o in self.objects) if i is not None}
 
 
+@dataclass
+class ConversationsHead:
+    """The head of the conversation list down to a proved boundary (``HostawayClient.conversations_head``).
+
+    ``objects``: every conversation on the pages read, newest version; ``proved`` whether the walk reached a
+    page whose oldest conversation was last sent to before ``since`` (or the end of the list): only then
+    does it hold every conversation whose ``messageSentOn`` moved at or after ``since``. ``reason`` says why
+    not, when not.
+    """
+
+    objects: list[dict]
+    reported_count: int | None
+    pages: int
+    proved: bool
+    reason: str = ""
+
+
 class TooManyChanges(Exception):
     """An incremental read cannot bound what changed (more than a page of updates): read in full instead."""
 
@@ -104,6 +126,12 @@ class TooManyChanges(Exception):
 def _readable_stamp(value: object) -> bool:
     """A ``YYYY-MM-DD HH:MM:SS`` text that compares in time order as a string."""
     return isinstance(value, str) and len(value) == 19 and value[4] == "-" and value[10] == " "
+
+
+def _oldest_sent(rows: list[dict]) -> str:
+    """The oldest readable ``messageSentOn`` among ``rows`` (those of the pages read before)."""
+    return min((str(row["messageSentOn"]) for row in rows if isinstance(row, Mapping)
+                and _readable_stamp(row.get("messageSentOn"))), default="")
 
 
 def newest_by_id(objects: Iterable[Any], version_keys: tuple[str, ...] = ("updatedOn",)) -> list[dict]:
@@ -463,7 +491,43 @@ class HostawayClient:
             if not new_ids or len(page.rows) < PAGE_LIMIT:
                 break
             offset += PAGE_LIMIT
-        return self._settle(rows, count, ("messageSentOn", "messageReceivedOn"), "offset", [], fetch, {})
+        return self._settle(rows, count, CONVERSATION_VERSION_KEYS, "offset", [], fetch, {})
+
+    def conversations_head(self, since: str, max_pages: int = CONVERSATIONS_HEAD_MAX_PAGES) -> ConversationsHead:
+        """The conversations from the head of the list down to the first page that reaches back before ``since``.
+
+        The list is ordered by ``messageSentOn`` descending [seen], so every conversation that sent a message
+        at or after ``since`` (API clock, ``YYYY-MM-DD HH:MM:SS``) comes before any that last sent earlier:
+        once a page's oldest row was last sent to before ``since``, no later page holds one. Not proved (and
+        the caller must read the whole list): a page out of that order, a row without a readable
+        ``messageSentOn``, or more than ``max_pages`` pages of recent senders. A conversation that moves to
+        the head while the walk pages is behind it; its new ``messageSentOn`` is newer than anything the walk
+        read, so the next walk from the newest stamp it read (less an overlap) finds it.
+        """
+        fetch = self._fetcher("/conversations", "/v1/conversations")
+        rows: list[dict] = []
+        count: int | None = None
+        pages = 0
+        for page in OffsetPaging().pages(fetch, {}):
+            pages += 1
+            rows.extend(page.rows)
+            count = page.count if page.count is not None else count
+            sent = [row.get("messageSentOn") if isinstance(row, Mapping) else None for row in page.rows]
+            if not all(_readable_stamp(stamp) for stamp in sent):
+                return ConversationsHead(newest_by_id(rows, CONVERSATION_VERSION_KEYS), count, pages, False,
+                                         "a conversation on the head pages has no readable messageSentOn")
+            stamps = [str(stamp) for stamp in sent]
+            if stamps != sorted(stamps, reverse=True) or (len(rows) > len(page.rows) and stamps and
+                                                         stamps[0] > _oldest_sent(rows[: -len(page.rows)])):
+                return ConversationsHead(newest_by_id(rows, CONVERSATION_VERSION_KEYS), count, pages, False,
+                                         "the conversation list is not in messageSentOn DESC order")
+            if len(page.rows) < PAGE_LIMIT or (stamps and stamps[-1] < since):
+                return ConversationsHead(newest_by_id(rows, CONVERSATION_VERSION_KEYS), count, pages, True)
+            if pages >= max_pages:
+                break
+        return ConversationsHead(newest_by_id(rows, CONVERSATION_VERSION_KEYS), count, pages, False,
+                                 f"{pages} pages of conversations sent to since {since}" if pages >= max_pages
+                                 else "the walk ended without a page reaching back before the boundary")
 
     def messages(self, conversation_id: int, include_scheduled: bool = True) -> FetchResult:
         """Every message of one conversation. A 404 (the conversation is gone, or hidden from this token)
