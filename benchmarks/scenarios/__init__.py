@@ -14,6 +14,7 @@ from benchmarks.scenarios import (
     multi_process,
     readings,
     run_overhead,
+    simulated_day,
     webhook_latency,
     webhook_receiver,
 )
@@ -30,4 +31,5 @@ SCENARIOS: dict[str, Callable[[BenchOptions], ScenarioResult]] = {
     "webhook_receiver": webhook_receiver.run,
     "webhook_latency": webhook_latency.run,
     "run_overhead": run_overhead.run,
+    "simulated_day": simulated_day.run,
 }
