@@ -9,7 +9,8 @@ the first when yesterday's queue had not drained). Each tick (every 30 s):
    accounts, where Dagster's materialization records would take a query per account and asset to look past
    the webhook-sourced ones (``reconciliation_history.py``);
 2. one runs query finds every run queued or running and its account (its ``hostaway/account_id`` or
-   ``dagster/partition`` tag), and one finds the account runs that failed or were cancelled in the last 26 h;
+   ``dagster/partition`` tag), and one finds the reconciliation runs that failed or were cancelled in the
+   last 26 h;
 3. an account is due 24 h after its last reconciliation (never reconciled: now), or 2 h after a failed run
    newer than that (Dagster's run retry has retried it once by then; a failing account costs a run every
    2 h, not one every tick); never while a run of it is queued or running, whoever started it (a backfill,
@@ -130,9 +131,14 @@ def runs_in_flight(instance: dg.DagsterInstance) -> tuple[frozenset[int], int]:
 
 
 def recent_failures(instance: dg.DagsterInstance, now: datetime) -> dict[int, datetime]:
-    """The newest failed or cancelled run per account over the last ``FAILURES_LOOKBACK``."""
+    """The newest failed or cancelled reconciliation run per account over the last ``FAILURES_LOOKBACK``.
+
+    Only the reconciliation job's runs (this sensor's and ``hostaway-pipeline sync``'s): a failed run of
+    another job (an intraday pass, a backfill of one asset) must not hold back a reconciliation that is due.
+    """
     records = instance.get_run_records(
-        filters=dg.RunsFilter(statuses=ENDED_BADLY, updated_after=now - FAILURES_LOOKBACK),
+        filters=dg.RunsFilter(job_name=reconcile_account_job.name, statuses=ENDED_BADLY,
+                              updated_after=now - FAILURES_LOOKBACK),
         limit=FAILURES_READ_LIMIT)
     failed: dict[int, datetime] = {}
     for record in records:

@@ -175,6 +175,10 @@ def test_an_account_whose_run_just_failed_waits_and_leaves_its_queue_place_to_th
     reconciled(warehouse, 72, hours_ago=30)
     failed = queue(instance, 71, dg.DagsterRunStatus.STARTED)
     instance.report_run_failed(failed)
+    # Another job's failed run of 72 (an intraday pass) does not hold back its due reconciliation.
+    other = create_run_for_test(instance, job_name="intraday_hostaway_account", status=dg.DagsterRunStatus.STARTED,
+                                tags={"dagster/partition": "72", "hostaway/account_id": "72"})
+    instance.report_run_failed(other)
     assert requested(evaluate(instance, warehouse, build_reconciliation_pacing_sensor(max_queued=1))) == [72]
 
 
