@@ -13,7 +13,7 @@ from hostaway_pipeline.defs.account_freshness import (
 from hostaway_pipeline.defs.analytics_assets import ANALYTICS_ASSETS, analytics_automation_sensor
 from hostaway_pipeline.defs.assets import HOSTAWAY_ASSETS
 from hostaway_pipeline.defs.checks import HOSTAWAY_CHECKS
-from hostaway_pipeline.defs.intraday import INTRADAY_DEFINITIONS
+from hostaway_pipeline.defs.intraday import intraday_account_job, intraday_schedule
 from hostaway_pipeline.defs.jobs import reconcile_account_job
 from hostaway_pipeline.defs.reconciliation_pacing import reconciliation_pacing_sensor
 from hostaway_pipeline.defs.resources import HostawayApiResource, HostawayRateLimiterResource, WarehouseResource
@@ -32,14 +32,14 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     }
 
 
-defs = dg.Definitions.merge(dg.Definitions(
+defs = dg.Definitions(
     assets=[*HOSTAWAY_ASSETS, account_freshness, *ANALYTICS_ASSETS],
     asset_checks=[*HOSTAWAY_CHECKS, *ACCOUNT_FRESHNESS_CHECKS],
-    jobs=[reconcile_account_job, account_freshness_job, apply_webhook_events_job],
-    schedules=[account_freshness_schedule],
+    jobs=[reconcile_account_job, account_freshness_job, apply_webhook_events_job, intraday_account_job],
+    schedules=[account_freshness_schedule, intraday_schedule],
     sensors=[reconciliation_pacing_sensor, account_partitions_sensor, webhook_events_sensor,
              analytics_automation_sensor],
     resources=build_resources(),
     # Runs wait on the API, not the CPU: one process per run, also for runs the UI launches of the assets.
     executor=dg.in_process_executor,
-), INTRADAY_DEFINITIONS)
+)

@@ -81,3 +81,11 @@ def test_the_instance_yaml_repeats_no_key_and_no_limit():
     config = yaml.load((REPOSITORY_ROOT / "dagster.yaml").read_text(), Loader=StrictLoader)
     limits = [repr(limit) for limit in config["concurrency"]["runs"]["tag_concurrency_limits"]]
     assert len(limits) == len(set(limits))
+
+
+def test_the_code_location_module_holds_exactly_one_definitions_object():
+    """Dagster refuses to load a module with two Definitions at module scope (e.g. an imported one to merge)."""
+    import hostaway_pipeline.definitions as module
+
+    found = [name for name, value in vars(module).items() if isinstance(value, dg.Definitions)]
+    assert found == ["defs"]

@@ -115,5 +115,3 @@ def build_intraday_schedule(cron: str | None = None) -> dg.ScheduleDefinition:
 
 intraday_schedule = build_intraday_schedule()
 
-# Merged into the one Definitions by ``hostaway_pipeline.definitions`` (resources and executor come from there).
-INTRADAY_DEFINITIONS = dg.Definitions(jobs=[intraday_account_job], schedules=[intraday_schedule])
