@@ -203,7 +203,8 @@ def run(options: BenchOptions, size: Size | None = None) -> ScenarioResult:
             poller.watch(warm_up)
             while warm_up.visible_at is None:
                 if time.time() - warm_up.acknowledged_at > WARM_UP_DEADLINE_SECONDS:
-                    raise RuntimeError(f"the warm-up event never became visible (see {stack.log_path})")
+                    raise RuntimeError("the warm-up event never became visible; hostaway-pipeline dev's output "
+                                       "ends:\n" + stack.log_path.read_text(errors="replace")[-4000:])
                 time.sleep(POLL_SECONDS)
             sent_events: list[SentEvent] = []
             start = time.monotonic()

@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -107,6 +108,17 @@ def stored_events(database_url: str) -> tuple[set[EventIdentity], dict[str, int]
     return {(row.account_id, row.event, row.object_id, row.object_updated_on) for row in rows}, statuses, len(rows)
 
 
+def machine_cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) CPU ticks of the whole machine so far (Linux ``/proc/stat``), None elsewhere: whether the
+    cores were shared with other work while the receiver was measured."""
+    try:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
 def run(options: BenchOptions, size: Size | None = None) -> ScenarioResult:
     size = size or Size()
     with fresh_database(server_url(options.database_server_url)) as database_url:
@@ -118,9 +130,11 @@ def run(options: BenchOptions, size: Size | None = None) -> ScenarioResult:
             truths = {account_id: stand_in.truth(account_id) for account_id in ACCOUNT_IDS}
         prepared = prepare_deliveries(truths, size.events)
         with ReceiverProcess(database_url, LOGIN, PASSWORD) as receiver:
+            cpu_before = machine_cpu_ticks()
             outcomes, began, ended = send_concurrently(
                 receiver.host, receiver.port, receiver.path, basic_authorization(LOGIN, PASSWORD),
                 prepared.bodies, processes=size.processes, connections_per_process=size.connections_per_process)
+            cpu_after = machine_cpu_ticks()
         stored, statuses, stored_rows = stored_events(database_url)
 
     acknowledged = [o for o in outcomes if o.status is not None and 200 <= o.status < 300]
@@ -158,6 +172,9 @@ def run(options: BenchOptions, size: Size | None = None) -> ScenarioResult:
         Target("stored_rows", "==", len(set(prepared.identities))),
         Target("stored_not_pending", "==", 0),
     ]
-    result.details = {"answers_by_status": answers, "stored_by_status": statuses, "connections": connections,
+    busy = None if cpu_before is None or cpu_after is None else round(
+        100 * (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1]), 1)
+    result.details = {"machine_cpu_busy_percent_while_sending": busy,
+                      "answers_by_status": answers, "stored_by_status": statuses, "connections": connections,
                       "lost_examples": [[a, e, o, v.isoformat()] for a, e, o, v in lost[:20]]}
     return result
