@@ -154,17 +154,17 @@ def test_sound_values_at_the_bounds_are_accepted(variable, value, attribute, exp
     assert getattr(load_settings({variable: value}), attribute) == expected
 
 
-def test_webhook_defaults_are_the_documented_ones():
-    settings = load_settings({})
-    assert (settings.webhook_host, settings.webhook_port) == ("127.0.0.1", 8787)
-    assert (settings.webhook_sensor_interval_seconds, settings.webhook_retention_days) == (15, 7)
-
-
 def test_the_retired_reconcile_cron_is_refused_naming_the_pacing_that_replaced_it():
     assert load_settings({}).reconcile_max_queued == 6
     with pytest.raises(ConfigurationError) as raised:
         load_settings({"HOSTAWAY_RECONCILE_CRON": "0 2 * * *"})
     assert "retired" in str(raised.value) and "hostaway_reconciliation_pacing" in str(raised.value)
+
+
+def test_webhook_defaults_are_the_documented_ones():
+    settings = load_settings({})
+    assert (settings.webhook_host, settings.webhook_port) == ("127.0.0.1", 8787)
+    assert (settings.webhook_sensor_interval_seconds, settings.webhook_retention_days) == (15, 7)
 
 
 @pytest.mark.parametrize("variable", VARIABLES)

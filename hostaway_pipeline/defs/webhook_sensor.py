@@ -13,9 +13,10 @@ applied more than ``HOSTAWAY_WEBHOOK_RETENTION_DAYS`` ago are pruned (the cursor
 The tick interval is ``HOSTAWAY_WEBHOOK_SENSOR_INTERVAL`` (default 15 s).
 
 Why not starved: account runs may hold at most 3 of the instance's 4 run slots (``dagster.yaml``), so one
-slot is always free for apply runs; they carry ``dagster/priority`` 10 (reconciliation -1, backfills and the
-UI 0), so the queue starts them first; they have no partition tag (the one-run-per-account limit does not hold
-them behind a reconciliation) and no ``hostaway_api`` pool (they make no API call, so never wait for a slot).
+slot is always free for apply runs; they carry ``dagster/priority`` 10 (interactive runs 0, reconciliation
+-1, backfills -2), so the queue starts them first; they have no partition tag (the one-run-per-account
+limit does not hold them behind a reconciliation) and no ``hostaway_api`` pool (they make no API call,
+so never wait for a slot).
 """
 
 # No ``from __future__ import annotations``: Dagster reads the config and resource annotations as types.
