@@ -41,6 +41,7 @@ def test_the_production_instance_queues_runs_with_one_run_per_account_at_a_time(
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert type(instance.run_coordinator).__name__ == "AccountRunCoordinator"
         assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
         config = instance.get_concurrency_config()
         assert config.run_queue_config.max_concurrent_runs == 4
         limits = config.run_queue_config.tag_concurrency_limits
