@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 
 from hostaway_pipeline.defs.jobs import reconcile_account_job
 from hostaway_pipeline.defs.partitions import registered_account_ids
+from hostaway_pipeline.defs.pools import ensure_api_pool_limit
 from hostaway_pipeline.defs.resources import WarehouseResource
 from hostaway_pipeline.defs.run_tags import ACCOUNT_ID_TAG, PARTITION_TAG, TRIGGER_TAG, account_run_tags
 from hostaway_pipeline.settings import load_settings
@@ -208,7 +209,11 @@ def build_reconciliation_pacing_sensor(max_queued: int | None = None, every: tim
                     f"disabled one; a failed account again after {retry_failed_after.total_seconds() / 3600:g} h.",
     )
     def hostaway_reconciliation_pacing(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
-        limit = max_queued if max_queued is not None else load_settings().reconcile_max_queued
+        settings = load_settings()
+        # A deployment of only webserver + daemon gets the API pool's limit here, before the first run
+        # this sensor queues (dagster.yaml's pools.default_limit is not used: see defs/pools.py).
+        ensure_api_pool_limit(context.instance, settings.api_pool_limit)
+        limit = max_queued if max_queued is not None else settings.reconcile_max_queued
         now, last_reconciled = last_reconciliations(warehouse.engine)
         if not last_reconciled:
             return dg.SkipReason("no enabled accounts (hostaway-pipeline accounts add ACCOUNT_ID)")

@@ -30,6 +30,7 @@ from dagster._daemon.sensor import execute_sensor_iteration
 from hostaway_pipeline.definitions import defs
 from hostaway_pipeline.defs.jobs import reconcile_account_job
 from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
+from hostaway_pipeline.defs.pools import API_POOL
 from hostaway_pipeline.defs.reconciliation_pacing import (
     RECONCILE_EVERY,
     RETRY_FAILED_AFTER,
@@ -278,3 +279,16 @@ def test_after_a_missed_day_every_account_is_reconciled_once_and_the_queue_refil
     assert waiting_after_each_tick[:3] == [MAX_QUEUED, MAX_QUEUED, 1] and waiting_after_each_tick[-1] == 0
     sensor_ticks(daemon)
     assert len(pacing_runs(instance)) == len(MISSED_DAY_ACCOUNTS)  # every account fresh: nothing more
+
+
+def test_a_tick_gives_an_instance_without_one_the_api_pool_limit_and_keeps_one_set_by_hand(instance, warehouse,
+                                                                                           monkeypatch):
+    """A deployment of only webserver + daemon never runs a hostaway-pipeline command that would set it."""
+    monkeypatch.setenv("HOSTAWAY_API_POOL_LIMIT", "3")
+    storage = instance.event_log_storage
+    assert API_POOL not in storage.get_concurrency_keys()
+    evaluate(instance, warehouse)
+    assert storage.get_concurrency_info(API_POOL).slot_count == 3
+    storage.set_concurrency_slots(API_POOL, 7)  # an operator's own choice stays
+    evaluate(instance, warehouse)
+    assert storage.get_concurrency_info(API_POOL).slot_count == 7
