@@ -90,3 +90,13 @@ def test_the_code_location_module_holds_exactly_one_definitions_object():
 
     found = [name for name, value in vars(module).items() if isinstance(value, dg.Definitions)]
     assert found == ["defs"]
+
+
+def test_the_instance_needs_no_exported_dagster_url(tmp_path, monkeypatch, database_url):
+    """A bare `dagster dev` in the repository root reads ./dagster.yaml with nothing exported."""
+    (tmp_path / "dagster.yaml").write_text((REPOSITORY_ROOT / "dagster.yaml").read_text())
+    monkeypatch.delenv("HOSTAWAY_DAGSTER_DATABASE_URL", raising=False)
+    monkeypatch.setenv("HOSTAWAY_DATABASE_URL", database_url)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_storage.postgres_url.endswith("/" + database_url.rsplit("/", 1)[1])
+        assert instance.get_runs(limit=1) == []  # the storage answers
