@@ -300,7 +300,7 @@ def cmd_status(args: argparse.Namespace) -> None:
         for name in ASSET_NAMES:
             synced = status.last_sync[name]
             when = f"{synced:%Y-%m-%d %H:%M:%S %Z}" if synced else "never"
-            print(f"  {name:14} last sync {when:25} live rows {status.live_rows[name]}")
+            print(f"  {name:14} last materialized {when:25} live rows {status.live_rows[name]}")
             if name in status.sync_states:
                 print(f"  {'':14} {sync_state_summary(status.sync_states[name])}")
         print("  failing checks: " + (", ".join(status.failing_checks) or "none"))

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from hostaway_pipeline.defs.assets import KEY_PREFIX
 from hostaway_pipeline.defs.jobs import reconcile_account_job
 from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
-from hostaway_pipeline.defs.run_tags import PARTITION_TAG
+from hostaway_pipeline.defs.run_tags import PARTITION_TAG, TRIGGER_TAG
 from hostaway_pipeline.storage import tables
 from hostaway_pipeline.sync import sync_state
 from hostaway_pipeline.sync.sync_state import SyncState
@@ -250,8 +250,13 @@ def _failing_checks(instance: dg.DagsterInstance, partitions: list[str]) -> dict
     return failing
 
 
+# Runs that reconcile an account (the pacing sensor's, the CLI's, backfills and UI materializations);
+# not its analytics runs or intraday passes, whose success says nothing about the reconciliation.
+RECONCILING_TRIGGERS = ("daily_reconciliation", "cli", "backfill", "ui")
+
+
 def _latest_runs(instance: dg.DagsterInstance, partitions: Sequence[str]) -> dict[str, LatestRun]:
-    """Partition -> the account's newest run of any job, in one query.
+    """Partition -> the account's newest reconciling run (see RECONCILING_TRIGGERS), in one query.
 
     Dagster's own "latest run per partition" (what the UI's partition status uses): it reads one narrow
     row (id, status, times, partition) per run of these partitions and keeps the newest of each. (Run
@@ -263,7 +268,8 @@ def _latest_runs(instance: dg.DagsterInstance, partitions: Sequence[str]) -> dic
         data.partition: LatestRun(
             data.run_id, data.status.value,
             datetime.fromtimestamp(data.end_time).astimezone() if data.end_time else None)
-        for data in instance.run_storage.get_run_partition_data(dg.RunsFilter(tags={PARTITION_TAG: list(partitions)}))
+        for data in instance.run_storage.get_run_partition_data(dg.RunsFilter(
+            tags={PARTITION_TAG: list(partitions), TRIGGER_TAG: list(RECONCILING_TRIGGERS)}))
     }
 
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from dagster._core.events import DagsterEvent, DagsterEventType
 
 from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, account_partitions, partition_key
-from hostaway_pipeline.defs.run_tags import ACCOUNT_ID_TAG
+from hostaway_pipeline.defs.run_tags import ACCOUNT_ID_TAG, TRIGGER_TAG
 from hostaway_pipeline.orchestration import AccountStatus, account_statuses, asset_key
 
 CHECK = "row_count_matches_api"
@@ -97,11 +97,17 @@ def stand_in_reservations() -> dg.MaterializeResult:
     return dg.MaterializeResult()
 
 
-def run_for(instance: dg.DagsterInstance, account_id: int, fail: bool = False) -> dg.ExecuteInProcessResult:
+@dg.asset(key=["hostaway_analytics", "reservation_nights"], partitions_def=account_partitions)
+def stand_in_analytics() -> dg.MaterializeResult:
+    return dg.MaterializeResult()
+
+
+def run_for(instance: dg.DagsterInstance, account_id: int, fail: bool = False,
+            trigger: str = "cli") -> dg.ExecuteInProcessResult:
     instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, [partition_key(account_id)])
     return dg.materialize([stand_in_listings, stand_in_reservations], partition_key=partition_key(account_id),
                           instance=instance, raise_on_error=False,
-                          tags={ACCOUNT_ID_TAG: str(account_id), "fail": "yes" if fail else "no"})
+                          tags={ACCOUNT_ID_TAG: str(account_id), TRIGGER_TAG: trigger, "fail": "yes" if fail else "no"})
 
 
 def statuses(instance: dg.DagsterInstance, engine, account_ids) -> dict[int, AccountStatus]:
@@ -115,6 +121,10 @@ def test_an_account_whose_latest_run_failed_is_reported_failed_with_its_run_and_
     assert run_for(instance, FAILS_NOW).success
     failed = run_for(instance, FAILS_NOW, fail=True)
     assert not failed.success
+    # Runs after it that reconcile nothing (the account's analytics, an intraday pass) hide no failure.
+    for trigger in ("analytics", "intraday"):
+        assert dg.materialize([stand_in_analytics], partition_key=partition_key(FAILS_NOW), instance=instance,
+                              tags={ACCOUNT_ID_TAG: str(FAILS_NOW), TRIGGER_TAG: trigger}).success
     assert not run_for(instance, SUCCEEDS, fail=True).success
     succeeded = run_for(instance, SUCCEEDS)  # a later success supersedes the earlier failure
 

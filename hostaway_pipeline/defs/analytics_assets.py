@@ -40,6 +40,13 @@ AUTOMATION_SENSOR_NAME = "hostaway_analytics_automation"
 _PREVIEW_ROWS = 10
 
 
+# Eager, but never from the input a failed step left behind: while any upstream's latest execution in
+# this partition failed (a short read, failed message reads), the analytics tables keep the last good
+# build instead of a green rebuild from half-updated input.
+ANALYTICS_CONDITION = dg.AutomationCondition.eager() & ~dg.AutomationCondition.any_deps_match(
+    dg.AutomationCondition.execution_failed())
+ANALYTICS_RUN_PRIORITY = "-1"
+
 def _column_schema(table: sa.Table) -> dg.TableSchema:
     dialect = sa.dialects.postgresql.dialect()
     return dg.TableSchema(columns=[
@@ -84,7 +91,7 @@ def _analytics_asset(table: sa.Table, description: str, deps: list,
         kinds={"pandas", "postgres"},
         description=description,
         deps=deps,
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=ANALYTICS_CONDITION,
         metadata={"table": table.fullname},
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -116,6 +123,9 @@ analytics_automation_sensor = dg.AutomationConditionSensorDefinition(
     AUTOMATION_SENSOR_NAME,
     target=dg.AssetSelection.groups(ANALYTICS_GROUP),
     default_status=dg.DefaultSensorStatus.RUNNING,
+    # Behind reconciliations in the queue (a busy account's webhooks keep one analytics run coming), and
+    # named for what they are in the Runs list and in `status`.
+    run_tags={"dagster/priority": ANALYTICS_RUN_PRIORITY, "hostaway/trigger": "analytics"},
     # One plain run per account rather than a backfill: each goes through the per-account run queue limit.
     emit_backfills=False,
     description="Materializes an account's analytics tables after its hostaway assets change (eager).",

@@ -50,7 +50,8 @@ def missing_account_tags(run_tags: Mapping[str, str]) -> dict[str, str]:
     key = run_tags.get(PARTITION_TAG)
     if key is None or ACCOUNT_ID_TAG in run_tags or not (key.isascii() and key.isdigit()):
         return {}
-    return account_run_tags(int(key), "backfill" if BACKFILL_TAG in run_tags else "ui")
+    trigger = run_tags.get(TRIGGER_TAG) or ("backfill" if BACKFILL_TAG in run_tags else "ui")
+    return account_run_tags(int(key), trigger)
 
 
 def run_account_id(run_tags: Mapping[str, str]) -> int | None:

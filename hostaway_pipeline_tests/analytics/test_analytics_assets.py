@@ -12,7 +12,7 @@ from hostaway_pipeline.analysis import read_table
 from hostaway_pipeline.analytics import tables as analytics_tables
 from hostaway_pipeline.defs.analytics_assets import ANALYTICS_ASSETS, ANALYTICS_GROUP, AUTOMATION_SENSOR_NAME
 from hostaway_pipeline.defs.assets import HOSTAWAY_ASSETS
-from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
+from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, account_partitions, partition_key
 from hostaway_pipeline.simulator.server import SimulatorServer
 from hostaway_pipeline_tests.pipeline_harness import TIME_SCALE, build_harness
 
@@ -173,3 +173,34 @@ def test_a_core_materialization_alone_requests_that_accounts_analytics():
     assert sensors[AUTOMATION_SENSOR_NAME].default_status == dg.DefaultSensorStatus.RUNNING
     assert "default_automation_condition_sensor" not in sensors
 
+
+
+def test_no_analytics_rebuild_from_the_input_a_failed_reconciliation_step_left():
+    from hostaway_pipeline.definitions import defs
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, [partition_key(ACCOUNT)])
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    for name in ("listings", "conversations", "messages"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=dg.AssetKey(["hostaway", name]), partition=partition_key(ACCOUNT)))
+
+    @dg.asset(key=["hostaway", "reservations"], partitions_def=account_partitions)
+    def short_read() -> None:  # what a reconciliation whose reservations read came up short records
+        raise RuntimeError("account 4242 reservations: read 700 of 787")
+
+    assert not dg.materialize([short_read], partition_key=partition_key(ACCOUNT), instance=instance,
+                              raise_on_error=False).success
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    # Listings and messages moved, but reservations' last try failed: nothing built on reservations is
+    # requested; response times (messages and listings only) are.
+    requested = {key.path[-1] for key in (dg.AssetKey(["hostaway_analytics", name])
+                                         for name in analytics_tables.ANALYTICS_TABLES)
+                 if result.get_requested_partitions(key)}
+    assert requested == {"guest_response_times"}
+
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key=dg.AssetKey(["hostaway", "reservations"]), partition=partition_key(ACCOUNT)))
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    assert result.get_requested_partitions(dg.AssetKey(["hostaway_analytics", "reservation_nights"])) == {
+        partition_key(ACCOUNT)}
