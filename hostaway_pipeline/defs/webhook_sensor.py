@@ -3,9 +3,10 @@
 The cursor is the next event id not yet requested: a tick asks for at most ``max_events_per_run`` pending
 events from there (one indexed query, far under Dagster's 60 s tick limit), and puts the range in the
 run key and the run config, so a re-execution applies only what is still pending. Ids are not commit
-order, so an event can commit below the cursor; and a failed event stays ``pending`` to be retried. When
-nothing new is pending and no apply run is queued or running, a sweep requests the pending events below
-the cursor that were received over ``sweep_after_seconds`` ago.
+order, so an event can commit below the cursor; a failed event stays ``pending`` to be retried; and an
+event of an account registered late becomes ``pending`` again. So every tick, unless a sweep run is
+still queued or running, a sweep also requests the pending events received over ``sweep_after_seconds``
+ago, whatever their id, in a run of its own (claims skip locked rows: overlapping runs apply each once).
 
 Housekeeping rides on the same ticks: every tick makes the events of accounts registered since they
 arrived pending again (``requeue_registered_accounts``, one indexed update), and once an hour the events
@@ -55,8 +56,20 @@ class WebhookCursor:
         return json.dumps(asdict(self))
 
 
-def _apply_run_in_flight(instance: dg.DagsterInstance) -> bool:
-    return bool(instance.get_run_ids(dg.RunsFilter(job_name=APPLY_JOB_NAME, statuses=IN_FLIGHT), limit=1))
+SWEEP_TAG = "hostaway/sweep"
+
+
+def _sweep_in_flight(instance: dg.DagsterInstance) -> bool:
+    """One sweep at a time: a queued sweep will claim what a second one would ask for."""
+    return bool(instance.get_run_ids(
+        dg.RunsFilter(job_name=APPLY_JOB_NAME, statuses=IN_FLIGHT, tags={SWEEP_TAG: "true"}), limit=1))
+
+
+def _apply_request(run_key: str, first: int, last: int, sweep: bool) -> dg.RunRequest:
+    tags = {"hostaway/first_event_id": str(first), "hostaway/last_event_id": str(last)}
+    if sweep:
+        tags[SWEEP_TAG] = "true"
+    return dg.RunRequest(run_key=run_key, run_config=apply_run_config(first, last), tags=tags)
 
 
 def _housekeeping(engine, cursor: WebhookCursor, retention: timedelta, log) -> WebhookCursor:
@@ -86,28 +99,30 @@ def build_webhook_events_sensor(minimum_interval_seconds: int | None = None,
                            "sweeps up events committed late or left to retry.")
     def webhook_events_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
         cursor = _housekeeping(warehouse.engine, WebhookCursor.parse(context.cursor), retention, context.log)
+        requests: list[dg.RunRequest] = []
+        next_cursor = cursor
         found = pending_range(warehouse.engine, cursor.next_event_id, max_events_per_run)
         if found is not None:
             first, last, count = found
-            run_key = f"webhook-events-{first}-{last}"
-            next_cursor = replace(cursor, next_event_id=last + 1)
-        else:
-            if _apply_run_in_flight(context.instance):
-                return dg.SensorResult(skip_reason="no new pending events; an apply run is in flight, so no sweep yet",
-                                       cursor=cursor.dump())
-            found = pending_range(warehouse.engine, 1, max_events_per_run, received_before_seconds=sweep_after_seconds)
-            if found is None:
-                return dg.SensorResult(skip_reason="no pending webhook events", cursor=cursor.dump())
-            first, last, count = found
-            run_key = f"webhook-sweep-{cursor.sweeps + 1}-{first}-{last}"
-            next_cursor = replace(cursor, next_event_id=max(cursor.next_event_id, last + 1), sweeps=cursor.sweeps + 1)
-        context.log.info(f"{count} pending webhook events in {first}..{last} ({run_key})")
-        return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=run_key, run_config=apply_run_config(first, last),
-                                        tags={"hostaway/first_event_id": str(first),
-                                              "hostaway/last_event_id": str(last)})],
-            cursor=next_cursor.dump(),
-        )
+            requests.append(_apply_request(f"webhook-events-{first}-{last}", first, last, sweep=False))
+            next_cursor = replace(next_cursor, next_event_id=last + 1)
+            context.log.info(f"{count} new pending webhook events in {first}..{last}")
+        # Every tick, not only idle ones: under steady traffic events committed late, requeued or left to
+        # retry would otherwise wait forever. Claims skip locked rows, so overlapping runs apply each once.
+        swept = None if _sweep_in_flight(context.instance) else pending_range(
+            warehouse.engine, 1, max_events_per_run, received_before_seconds=sweep_after_seconds)
+        if swept is not None:
+            first, last, count = swept
+            sweeps = next_cursor.sweeps + 1
+            requests.append(_apply_request(f"webhook-sweep-{sweeps}-{first}-{last}", first, last, sweep=True))
+            next_cursor = replace(next_cursor, next_event_id=max(next_cursor.next_event_id, last + 1), sweeps=sweeps)
+            context.log.info(f"sweep: {count} webhook events pending for over {sweep_after_seconds:g} s in "
+                             f"{first}..{last}")
+        if not requests:
+            reason = ("no new pending events; a sweep run is in flight" if found is None and swept is None
+                      and _sweep_in_flight(context.instance) else "no pending webhook events")
+            return dg.SensorResult(skip_reason=reason, cursor=next_cursor.dump())
+        return dg.SensorResult(run_requests=requests, cursor=next_cursor.dump())
 
     return webhook_events_sensor
 

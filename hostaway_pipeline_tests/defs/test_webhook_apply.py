@@ -13,7 +13,7 @@ from hostaway_pipeline.definitions import defs
 from hostaway_pipeline.defs.jobs import reconcile_account_job
 from hostaway_pipeline.defs.resources import WarehouseResource
 from hostaway_pipeline.defs.webhook_jobs import SOURCE_TAG, apply_run_config, apply_webhook_events_job
-from hostaway_pipeline.defs.webhook_sensor import WebhookCursor, build_webhook_events_sensor
+from hostaway_pipeline.defs.webhook_sensor import SWEEP_TAG, WebhookCursor, build_webhook_events_sensor
 from hostaway_pipeline.storage import tables
 from hostaway_pipeline.storage.redaction import Redactor
 from hostaway_pipeline.webhooks.event_store import WebhookEventStore
@@ -122,11 +122,26 @@ def test_apply_runs_go_before_reconciliations_and_wait_for_no_api_slot():
     assert repository.get_sensor_def("hostaway_webhook_events").job_name == "apply_hostaway_webhook_events"
 
 
-def test_no_sweep_while_an_apply_run_is_in_flight(store, warehouse, engine):
+def test_no_second_sweep_while_a_sweep_run_is_in_flight(store, warehouse, engine):
     late = received_an_hour_ago(store, engine)
     instance = dg.DagsterInstance.ephemeral()
     instance.create_run_for_job(apply_webhook_events_job, run_config=apply_run_config(late, late))
+    # A forward apply run in flight does not hold the sweep back...
+    assert requested_range(tick(warehouse, WebhookCursor(next_event_id=late + 1).dump(), instance))[0] == (
+        f"webhook-sweep-1-{late}-{late}")
+    instance.create_run_for_job(apply_webhook_events_job, run_config=apply_run_config(late, late),
+                                tags={SWEEP_TAG: "true"})
+    # ...a sweep in flight does: it will claim what a second sweep would ask for.
     assert skipped(tick(warehouse, WebhookCursor(next_event_id=late + 1).dump(), instance))
+
+
+def test_under_steady_traffic_a_tick_requests_new_events_and_sweeps_late_ones(store, warehouse, engine):
+    late = received_an_hour_ago(store, engine)
+    fresh = store.receive(body(ACCOUNTS[1], 2)).event_id
+    result = tick(warehouse, WebhookCursor(next_event_id=late + 1).dump())
+    assert isinstance(result, dg.SensorResult) and result.run_requests is not None
+    assert sorted(request.run_key for request in result.run_requests) == [
+        f"webhook-events-{fresh}-{fresh}", f"webhook-sweep-1-{late}-{late}"]
 
 
 def unregistered_body(account_id: int) -> bytes:
