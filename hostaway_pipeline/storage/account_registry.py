@@ -18,6 +18,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from hostaway_pipeline.analytics.tables import ANALYTICS_TABLES
 from hostaway_pipeline.settings import DEFAULT_EGRESS_POOL, EGRESS_POOL_PATTERN
 from hostaway_pipeline.storage import tables
 from hostaway_pipeline.storage.secret_box import SecretBox, WrongKeyError
@@ -208,6 +209,11 @@ class AccountRegistry:
                     ).rowcount
                 conn.execute(sa.delete(tables.conversation_message_sync).where(
                     tables.conversation_message_sync.c.account_id == account_id))
+                # What vouches for the rows (a re-added id must start with a full read, at once) and what
+                # was computed from them (analysts must not keep a purged tenant's revenue).
+                conn.execute(sa.delete(tables.sync_state).where(tables.sync_state.c.account_id == account_id))
+                for name, table in ANALYTICS_TABLES.items():
+                    purged[name] = conn.execute(sa.delete(table).where(table.c.account_id == account_id)).rowcount
                 purged["webhook_events"] = conn.execute(
                     sa.delete(tables.webhook_events).where(tables.webhook_events.c.account_id == account_id)
                 ).rowcount
