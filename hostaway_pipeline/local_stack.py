@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -64,19 +65,27 @@ class LocalStack:
     def __init__(self, children: list[Child], *, log_directory: Path | None = None) -> None:
         self.children = children
         self.log_directory = log_directory
+        self._previous_handlers: dict[signal.Signals, Any] = {}
 
     def __enter__(self) -> LocalStack:
+        # SIGTERM and SIGHUP (the terminal closed) stop the stack as Ctrl-C does, in every phase, so the
+        # children are stopped and the caller's cleanup runs; restored on exit.
+        self._previous_handlers = {sent: signal.signal(sent, _raise_interrupt) for sent in STOP_SIGNALS}
         try:
             for child in self.children:
                 self._start(child)
                 self._wait_ready(child)
         except BaseException:
-            self.stop()
+            self.__exit__()
             raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            for sent, handler in self._previous_handlers.items():
+                signal.signal(sent, handler)
 
     def _start(self, child: Child) -> None:
         output = None
@@ -85,7 +94,8 @@ class LocalStack:
             output = open(self.log_directory / f"{child.name}.log", "ab")  # noqa: SIM115 - owned by the child
         child.process = subprocess.Popen(
             child.argv, env={**os.environ, **child.environment}, start_new_session=True,
-            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT if output else None)
+            preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL, stdout=output,
+            stderr=subprocess.STDOUT if output else None)
         if output is not None:
             output.close()  # the child holds its own descriptor
 
@@ -120,8 +130,7 @@ class LocalStack:
                 self._raise_if_exited(child)
 
     def wait(self, tick: Callable[[], None] | None = None, interval: float = POLL_SECONDS) -> None:
-        """Block until Ctrl-C or SIGTERM (returns) or a child dies (raises); ``tick`` runs between checks."""
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        """Block until Ctrl-C, SIGTERM or SIGHUP (returns) or a child dies (raises); ``tick`` runs between checks."""
         try:
             while True:
                 self.check()
@@ -130,8 +139,6 @@ class LocalStack:
                 time.sleep(interval)
         except KeyboardInterrupt:
             return
-        finally:
-            signal.signal(signal.SIGTERM, previous)
 
     def stop(self) -> None:
         """Stop every child, last started first: SIGINT, then SIGTERM, then SIGKILL to its process group."""
@@ -183,6 +190,18 @@ def wait_for_code_location(ui_url: str, timeout: float = READY_TIMEOUT_SECONDS) 
             problem = f"{type(error).__name__}: {error}"
         time.sleep(POLL_SECONDS)
     raise StackError(f"the Dagster webserver at {ui_url} did not load its code locations in {timeout:g} s ({problem})")
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the supervisor dies, even by SIGKILL."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

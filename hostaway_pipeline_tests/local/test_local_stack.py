@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import sys
 import textwrap
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hostaway_pipeline import local_stack
 from hostaway_pipeline.local_stack import Child, LocalStack, StackError
 
 # A child that serves 200 on /ready, starts a grandchild that ignores SIGINT, and writes both pids.
@@ -86,12 +88,40 @@ def test_a_child_that_never_answers_is_reported_and_the_started_ones_stopped(tmp
     assert silent.process is not None and silent.process.poll() is not None
 
 
-def test_sigterm_to_the_supervisor_returns_from_wait_and_stops_the_children(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_to_the_supervisor_returns_from_wait_and_stops_the_children(tmp_path: Path, sent) -> None:
     child, pids = _server_child(tmp_path, "child")
     with LocalStack([child]) as stack:
-        def terminate_soon() -> None:
+        def signal_soon() -> None:
             if time.monotonic() - began > 0.5:
-                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), sent)
         began = time.monotonic()
-        stack.wait(tick=terminate_soon, interval=0.1)
+        stack.wait(tick=signal_soon, interval=0.1)
     assert child.process is not None and child.process.poll() is not None
+    assert signal.getsignal(sent) is not local_stack._raise_interrupt  # the handler before the stack is back
+
+
+SUPERVISOR = textwrap.dedent("""
+    import sys, time
+    from hostaway_pipeline.local_stack import Child, LocalStack
+    child = Child(name="sleeper", argv=[sys.executable, "-c", "import time; time.sleep(600)"])
+    with LocalStack([child]):
+        open(sys.argv[1], "w").write(str(child.process.pid))
+        time.sleep(600)
+""")
+
+
+def test_children_die_with_a_supervisor_killed_outright(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR, str(pid_file)])
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child_pid = int(pid_file.read_text())
+    assert _alive(child_pid)
+    supervisor.kill()  # SIGKILL: no handler, no cleanup runs
+    supervisor.wait()
+    deadline = time.monotonic() + 10
+    while _alive(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child_pid)
