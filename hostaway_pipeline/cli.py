@@ -501,6 +501,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # only the line naming its cause.
     warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
     warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
+    # A retired setting is one line on stderr, like every other message of this command.
+    warnings.formatwarning = lambda message, category, *rest: f"hostaway-pipeline: warning: {message}\n"
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "reads_settings", True):

@@ -14,6 +14,7 @@ import ipaddress
 import os
 import re
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -285,17 +286,21 @@ def _redacted_fields(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*names, *extra)))
 
 
+class RetiredSettingWarning(UserWarning):
+    """A variable that no longer has any effect is set: said on every start, never fatal."""
+
+
 def _retired_reconcile_cron(environ: Mapping[str, str]) -> None:
     """HOSTAWAY_RECONCILE_CRON named the 02:00 burst, which the pacing sensor replaced: a value set for it is
-    refused rather than silently ignored (a deployment relying on it should learn it has no effect)."""
+    named in a warning rather than silently ignored. Not refused: a process that must keep running through
+    an upgrade (the webhook receiver: Hostaway drops events it cannot deliver) must not stop for it."""
     name = "HOSTAWAY_RECONCILE_CRON"
     text = _env(name, environ)
     if text is not None:
-        raise ConfigurationError(
-            f"{name}={text!r} is retired: there is no daily burst any more; the hostaway_reconciliation_pacing "
-            "sensor reconciles each enabled account about 24 h after its last reconciliation "
-            "(HOSTAWAY_RECONCILE_MAX_QUEUED bounds its queue); unset it"
-        )
+        warnings.warn(
+            f"{name}={text!r} is retired and has no effect: the hostaway_reconciliation_pacing sensor reconciles "
+            "each enabled account about 24 h after its last reconciliation (HOSTAWAY_RECONCILE_MAX_QUEUED bounds "
+            "its queue); unset it", RetiredSettingWarning, stacklevel=3)
 
 
 def _egress_id(environ: Mapping[str, str]) -> str:

@@ -41,8 +41,6 @@ def unreachable_environment(tmp_path, secret_key):
     ("HOSTAWAY_API_POOL_LIMIT", "²", ("sync", "1")),
     ("HOSTAWAY_API_POOL_LIMIT", "²", ("db", "upgrade")),
     ("HOSTAWAY_API_POOL_LIMIT", "1001", ("status",)),
-    ("HOSTAWAY_RECONCILE_CRON", "every day", ("accounts", "list")),
-    ("HOSTAWAY_RECONCILE_CRON", "every day", ("accounts", "add", "5")),  # before it asks for the secret
     ("HOSTAWAY_RATE_LIMIT_PER_IP", "15/0s", ("accounts", "list")),
     ("HOSTAWAY_API_BASE_URL", "http://api.hostaway.com/v1", ("accounts", "list")),
 ])
@@ -51,6 +49,14 @@ def test_a_bad_setting_stops_the_command_at_its_start_in_one_line(unreachable_en
     result = run_cli(*arguments, environment={**unreachable_environment, variable: value})
     assert_one_line_failure(result, f"{variable}={value!r}")
     assert result.returncode == 2
+
+
+def test_the_retired_reconcile_cron_is_one_warning_line_and_stops_nothing(unreachable_environment):
+    result = run_cli("accounts", "list", environment={**unreachable_environment,
+                                                        "HOSTAWAY_RECONCILE_CRON": "0 2 * * *"})
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("hostaway-pipeline: warning: HOSTAWAY_RECONCILE_CRON='0 2 * * *' is retired")
+    assert lines[-1].startswith("hostaway-pipeline: error: database error")  # it went on to the database
 
 
 def test_a_bad_database_url_is_named_without_showing_it(unreachable_environment):

@@ -20,6 +20,7 @@ from hostaway_pipeline.settings import (
     RATE_LIMIT_MAX_PAUSE_SECONDS_DEFAULT,
     ConfigurationError,
     RateLimit,
+    RetiredSettingWarning,
     default_home,
     load_settings,
 )
@@ -85,7 +86,6 @@ def test_the_variables_found_in_settings_are_the_documented_ones():
     ("HOSTAWAY_API_POOL_LIMIT", "١٢"),  # int() reads Arabic-Indic digits; refused all the same
     ("HOSTAWAY_API_POOL_LIMIT", "1001"),  # Dagster refuses more than 1000 slots: was a traceback
     ("HOSTAWAY_API_POOL_LIMIT", "0"), ("HOSTAWAY_API_POOL_LIMIT", "-1"), ("HOSTAWAY_API_POOL_LIMIT", "4.0"),
-    ("HOSTAWAY_RECONCILE_CRON", "0 2 * * *"),  # retired: any value is refused, naming what replaced it
     ("HOSTAWAY_RECONCILE_MAX_QUEUED", "0"), ("HOSTAWAY_RECONCILE_MAX_QUEUED", "1001"),
     ("HOSTAWAY_RECONCILE_MAX_QUEUED", "six"), ("HOSTAWAY_RECONCILE_MAX_QUEUED", "²"),
     ("HOSTAWAY_RATE_LIMIT_PER_IP", "0/10s"), ("HOSTAWAY_RATE_LIMIT_PER_IP", "15/0s"),
@@ -154,11 +154,13 @@ def test_sound_values_at_the_bounds_are_accepted(variable, value, attribute, exp
     assert getattr(load_settings({variable: value}), attribute) == expected
 
 
-def test_the_retired_reconcile_cron_is_refused_naming_the_pacing_that_replaced_it():
+def test_the_retired_reconcile_cron_is_named_in_a_warning_naming_the_pacing_that_replaced_it():
     assert load_settings({}).reconcile_max_queued == 6
-    with pytest.raises(ConfigurationError) as raised:
-        load_settings({"HOSTAWAY_RECONCILE_CRON": "0 2 * * *"})
-    assert "retired" in str(raised.value) and "hostaway_reconciliation_pacing" in str(raised.value)
+    with pytest.warns(RetiredSettingWarning) as warned:
+        settings = load_settings({"HOSTAWAY_RECONCILE_CRON": "0 2 * * *"})
+    assert settings == load_settings({})  # no effect, and nothing stops for it (the webhook receiver must run)
+    message = str(warned[0].message)
+    assert "retired" in message and "hostaway_reconciliation_pacing" in message
 
 
 def test_webhook_defaults_are_the_documented_ones():
