@@ -168,9 +168,13 @@ def sync_state_summary(state: SyncState) -> str:
         return f"{value.astimezone():%Y-%m-%d %H:%M:%S %Z}" if value is not None else "none yet"
 
     watermark = f", watermark {moment(state.watermark)} (API clock)" if state.watermark is not None else ""
+    if state.last_read_kind == "full":
+        last = f"last read (full) held {state.last_read_objects} of {state.last_api_count} counted"
+    else:  # a window or a head walk reads what changed, not the whole resource: not a short read
+        last = (f"last read ({state.last_read_kind}) brought {state.last_read_objects} changed objects "
+                f"({state.last_api_count} counted upstream)")
     return (f"last full read {moment(state.last_full_read_at)}, last incremental read "
-            f"{moment(state.last_incremental_read_at)}{watermark}; last read ({state.last_read_kind}) held "
-            f"{state.last_read_objects} of {state.last_api_count} counted")
+            f"{moment(state.last_incremental_read_at)}{watermark}; {last}")
 
 
 def live_row_counts(engine: Engine) -> dict[tuple[int, str], int]:

@@ -273,6 +273,9 @@ def test_the_state_is_shown_by_status_and_in_the_materialization_metadata(stand_
 
     second = stand_in.materialize(ACCOUNT, ["reservations"])
     assert stand_in.metadata(second, "reservations")["read_kind"] == "incremental"
+    [status] = account_statuses(stand_in.instance, stand_in.warehouse.engine, stand_in.warehouse.accounts.all())
+    line = sync_state_summary(status.sync_states["reservations"])
+    assert "last read (incremental) brought " in line and "held" not in line  # not a short read
     forced = stand_in.materialize(ACCOUNT, ["reservations"],
                                   run_config={"ops": {"hostaway__reservations": {"config": {"full_listing": True}}}})
     assert stand_in.metadata(forced, "reservations")["read_kind"] == "full"
