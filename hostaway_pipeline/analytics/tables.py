@@ -9,19 +9,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA = "hostaway_analytics"
-metadata = sa.MetaData(
-    schema=SCHEMA,
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    },
-)
+from hostaway_pipeline.storage.tables import NAMING_CONVENTION, TIMESTAMPTZ
 
-TIMESTAMPTZ = sa.DateTime(timezone=True)
+SCHEMA = "hostaway_analytics"
+metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
 MONEY = sa.Numeric(14, 2)
 RATE = sa.Numeric(6, 4)
 

@@ -20,16 +20,15 @@ from sqlalchemy.sql.type_api import to_instance
 from hostaway_pipeline.storage import source_values as v
 
 SCHEMA = "hostaway"
-metadata = sa.MetaData(
-    schema=SCHEMA,
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    },
-)
+# Constraint and index names every schema of this project uses (hostaway, hostaway_analytics).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
 
 TIMESTAMPTZ = sa.DateTime(timezone=True)
 
