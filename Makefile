@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: install  ## stand-in Hostaway + embedded Postgres + a real Dagster run per account, end to end
+demo: install  ## the whole system: stand-in Hostaway, embedded Postgres, webhooks, Dagster UI + daemon (Ctrl-C stops it)
 	$(BIN)/hostaway-pipeline demo
 
 test: install  ## the whole test suite against real Postgres (embedded unless HOSTAWAY_TEST_DATABASE_URL)
@@ -27,7 +27,7 @@ lint: install
 	$(BIN)/ruff check hostaway_pipeline hostaway_pipeline_tests benchmarks
 	$(BIN)/mypy hostaway_pipeline benchmarks
 
-dev: install  ## Dagster UI + daemon on the same instance and database
+dev: install  ## Dagster UI + daemon + webhook receiver on the same instance and database (Ctrl-C stops them)
 	$(BIN)/hostaway-pipeline dev
 
 stop: install  ## stop the embedded Postgres
