@@ -76,8 +76,20 @@ def render_table(result: ScenarioResult) -> str:
     return "\n".join(lines)
 
 
+def _plain(value: Any) -> Any:
+    """JSON-ready: materialization metadata carries Dagster values (a column schema, a table of changed ids)
+    that JSON has no type for, some of them tuples that refuse iteration: those are written as their text."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
 def write_json(result: ScenarioResult, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{result.scenario}.json"
-    path.write_text(json.dumps(result.as_json(), indent=2, sort_keys=False) + "\n")
+    path.write_text(json.dumps(_plain(result.as_json()), indent=2, sort_keys=False) + "\n")
     return path

@@ -100,3 +100,19 @@ def test_webhook_receiver_scenario_keeps_every_acknowledged_event(postgres_serve
     assert figures["acknowledged"] == figures["deliveries"] == 300 + resent
     assert (figures["lost"], figures["not_acknowledged"], figures["stored_not_pending"]) == (0, 0, 0)
     assert figures["stored_rows"] == 300
+
+
+def test_a_result_carrying_dagster_metadata_values_is_written_as_json(tmp_path):
+    """full_sync keeps each asset's materialization metadata, whose column schema is a tuple refusing iteration."""
+    import json
+
+    import dagster as dg
+
+    from benchmarks.report import ScenarioResult, write_json
+
+    result = ScenarioResult("probe", "metadata values")
+    result.details = {"assets": {"listings": {"dagster/column_schema": dg.TableSchema(
+        columns=[dg.TableColumn("id", "bigint")]), "api_calls": 1, "pages": (1, 2)}}}
+    written = json.loads(write_json(result, tmp_path).read_text())["details"]["assets"]["listings"]
+    assert written["api_calls"] == 1 and written["pages"] == [1, 2]
+    assert written["dagster/column_schema"].startswith("TableSchema(columns=[TableColumn(name='id'")
