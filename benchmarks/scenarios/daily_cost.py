@@ -23,12 +23,12 @@ import dagster as dg
 import sqlalchemy as sa
 
 from benchmarks.report import ScenarioResult, Target
-from benchmarks.scenarios.full_sync import ACCOUNT_ID, _materialize, _summary
+from benchmarks.scenarios.full_sync import ACCOUNT_ID, _materialize, _summary, seed_account
 from benchmarks.scenarios.options import BenchOptions
 from benchmarks.stand_in import StandInProcess
-from benchmarks.wiring import BenchTarget, fresh_database, server_url
+from benchmarks.wiring import BenchTarget
 from hostaway_pipeline.defs.intraday import intraday_account_job
-from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
+from hostaway_pipeline.defs.partitions import partition_key
 from hostaway_pipeline.storage import tables
 from hostaway_pipeline.storage.engine import get_engine
 
@@ -107,12 +107,7 @@ def _intraday_pass(stand_in: StandInProcess, target: BenchTarget, instance: dg.D
 
 
 def run(options: BenchOptions) -> ScenarioResult:
-    with fresh_database(server_url(options.database_server_url)) as database_url, \
-            StandInProcess({ACCOUNT_ID: "seed"}, seed=options.seed, time_scale=options.time_scale) as stand_in:
-        target = BenchTarget(database_url, stand_in.base_url, options.time_scale)
-        instance = dg.DagsterInstance.ephemeral()
-        target.api_resource().warehouse.accounts.add(ACCOUNT_ID, stand_in.client_secret(ACCOUNT_ID))
-        instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, [partition_key(ACCOUNT_ID)])
+    with seed_account(options) as (database_url, stand_in, target, instance):
 
         first = _pass(stand_in, target, instance, database_url)
         quiet = _pass(stand_in, target, instance, database_url)

@@ -10,6 +10,8 @@ to upstream (``row_count_matches_api`` passes in both runs).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
@@ -26,6 +28,22 @@ from hostaway_pipeline.orchestration import materialization_metadata
 ACCOUNT_ID = 30001
 DAILY_CHANGES = {"cancel_reservations": 3, "update_reservations": 5, "new_reservations": 4,
                  "incoming_messages": 8, "outgoing_messages": 6}
+
+
+@contextmanager
+def seed_account(options: BenchOptions, **stand_in_config: Any,
+                 ) -> Iterator[tuple[str, StandInProcess, BenchTarget, dg.DagsterInstance]]:
+    """A fresh database, a stand-in serving one seed-size account (``stand_in_config`` switched on), the
+    account registered with its partition: what every scenario that runs this job starts from."""
+    with fresh_database(server_url(options.database_server_url)) as database_url, \
+            StandInProcess({ACCOUNT_ID: "seed"}, seed=options.seed, time_scale=options.time_scale) as stand_in:
+        if stand_in_config:
+            stand_in.configure(**stand_in_config)
+        target = BenchTarget(database_url, stand_in.base_url, options.time_scale)
+        instance = dg.DagsterInstance.ephemeral()
+        target.api_resource().warehouse.accounts.add(ACCOUNT_ID, stand_in.client_secret(ACCOUNT_ID))
+        instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, [partition_key(ACCOUNT_ID)])
+        yield database_url, stand_in, target, instance
 
 
 def _materialize(target: BenchTarget, instance: dg.DagsterInstance) -> tuple[dg.ExecuteInProcessResult, float]:
@@ -47,12 +65,7 @@ def _summary(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
 
 
 def run(options: BenchOptions) -> ScenarioResult:
-    with fresh_database(server_url(options.database_server_url)) as database_url, \
-            StandInProcess({ACCOUNT_ID: "seed"}, seed=options.seed, time_scale=options.time_scale) as stand_in:
-        target = BenchTarget(database_url, stand_in.base_url, options.time_scale)
-        instance = dg.DagsterInstance.ephemeral()
-        target.api_resource().warehouse.accounts.add(ACCOUNT_ID, stand_in.client_secret(ACCOUNT_ID))
-        instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, [partition_key(ACCOUNT_ID)])
+    with seed_account(options) as (_, stand_in, target, instance):
 
         first, first_seconds = _materialize(target, instance)
         first_stats = stand_in.stats()

@@ -13,14 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import dagster as dg
-
 from benchmarks.report import ScenarioResult, Target
-from benchmarks.scenarios.full_sync import _materialize
+from benchmarks.scenarios.full_sync import _materialize, seed_account
 from benchmarks.scenarios.options import BenchOptions
-from benchmarks.stand_in import StandInProcess
-from benchmarks.wiring import BenchTarget, fresh_database, server_url
-from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
 from hostaway_pipeline.orchestration import materialization_metadata
 from hostaway_pipeline.storage import tables
 from hostaway_pipeline.storage.engine import get_engine
@@ -45,13 +40,7 @@ def _tables_equal_truth(database_url: str, truth: dict[str, Any]) -> bool:
 
 
 def _one_reading(options: BenchOptions, reading: str) -> dict[str, Any]:
-    with fresh_database(server_url(options.database_server_url)) as database_url, \
-            StandInProcess({ACCOUNT_ID: "seed"}, seed=options.seed, time_scale=options.time_scale) as stand_in:
-        stand_in.configure(after_id_reading=reading)
-        target = BenchTarget(database_url, stand_in.base_url, options.time_scale)
-        instance = dg.DagsterInstance.ephemeral()
-        target.api_resource().warehouse.accounts.add(ACCOUNT_ID, stand_in.client_secret(ACCOUNT_ID))
-        instance.add_dynamic_partitions(ACCOUNT_PARTITIONS_NAME, [partition_key(ACCOUNT_ID)])
+    with seed_account(options, after_id_reading=reading) as (database_url, stand_in, target, instance):
 
         first, _ = _materialize(target, instance)
         first_stats = stand_in.stats()
