@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from hostaway_pipeline.defs.checks import HOSTAWAY_CHECKS
 from hostaway_pipeline.defs.partitions import ACCOUNT_PARTITIONS_NAME, partition_key
 from hostaway_pipeline.defs.resources import HostawayApiResource, HostawayRateLimiterResource, WarehouseResource
 from hostaway_pipeline.settings import RATE_LIMIT_GUARD_SECONDS_DEFAULT
+from hostaway_pipeline.simulator.data import AccountSize
 from hostaway_pipeline.simulator.server import SimulatorServer
 
 TIME_SCALE = 50.0  # the stand-in's 10 s windows last 0.2 s
@@ -78,3 +80,14 @@ def build_harness(database_url: str, simulator: SimulatorServer, time_scale: flo
         **{"request_timeout_seconds": 5.0, "max_attempts": 3, **api_overrides},
     )
     return PipelineHarness(simulator, warehouse, api, dg.DagsterInstance.ephemeral())
+
+
+@contextmanager
+def registered_harness(database_url: str, accounts: Mapping[int, AccountSize], seed: int,
+                       time_scale: float = TIME_SCALE) -> Iterator[PipelineHarness]:
+    """A started stand-in serving ``accounts``, each registered with its partition; the stand-in stops on exit."""
+    with SimulatorServer(accounts=dict(accounts), seed=seed, time_scale=time_scale) as simulator:
+        harness = build_harness(database_url, simulator, time_scale)
+        for account_id in accounts:
+            harness.register(account_id)
+        yield harness

@@ -20,7 +20,7 @@ from hostaway_pipeline.storage import tables
 from hostaway_pipeline.storage.source_values import to_timestamp
 from hostaway_pipeline.sync import reservations_sync, sync_state
 from hostaway_pipeline.sync.failures import IncompleteRead
-from hostaway_pipeline_tests.pipeline_harness import TIME_SCALE, PipelineHarness, build_harness
+from hostaway_pipeline_tests.pipeline_harness import PipelineHarness, registered_harness
 
 ACCOUNT = 53001
 SIZE = 250  # three pages of 100
@@ -32,14 +32,8 @@ A_DAY = {"new_reservations": 2, "update_reservations": 3, "cancel_reservations":
 
 @pytest.fixture
 def stand_in(engine, database_url, pipeline_settings_env):
-    simulator = SimulatorServer(accounts={ACCOUNT: SIZE}, seed=23, time_scale=TIME_SCALE)
-    simulator.start()
-    harness = build_harness(database_url, simulator)
-    harness.register(ACCOUNT)
-    try:
+    with registered_harness(database_url, {ACCOUNT: SIZE}, seed=23) as harness:
         yield harness
-    finally:
-        simulator.stop()
 
 
 def sync(harness: PipelineHarness, **options):

@@ -21,7 +21,7 @@ from hostaway_pipeline.simulator.server import SimulatorServer
 from hostaway_pipeline.storage import tables
 from hostaway_pipeline.sync import full_sync, intraday, messages_sync
 from hostaway_pipeline.sync.messages_sync import PROGRESS_PREFIX, ReverifyPolicy
-from hostaway_pipeline_tests.pipeline_harness import TIME_SCALE, PipelineHarness, build_harness
+from hostaway_pipeline_tests.pipeline_harness import PipelineHarness, registered_harness
 
 ACCOUNT = 58001
 SIZE = 250  # three pages of conversations
@@ -29,14 +29,8 @@ SIZE = 250  # three pages of conversations
 
 @pytest.fixture
 def stand_in(engine, database_url, pipeline_settings_env):
-    simulator = SimulatorServer(accounts={ACCOUNT: SIZE}, seed=41, time_scale=TIME_SCALE)
-    simulator.start()
-    harness = build_harness(database_url, simulator)
-    harness.register(ACCOUNT)
-    try:
+    with registered_harness(database_url, {ACCOUNT: SIZE}, seed=41) as harness:
         yield harness
-    finally:
-        simulator.stop()
 
 
 def daily(harness: PipelineHarness, **options):
