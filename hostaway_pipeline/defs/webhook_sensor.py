@@ -109,7 +109,8 @@ def build_webhook_events_sensor(minimum_interval_seconds: int | None = None,
             context.log.info(f"{count} new pending webhook events in {first}..{last}")
         # Every tick, not only idle ones: under steady traffic events committed late, requeued or left to
         # retry would otherwise wait forever. Claims skip locked rows, so overlapping runs apply each once.
-        swept = None if _sweep_in_flight(context.instance) else pending_range(
+        sweeping = _sweep_in_flight(context.instance)
+        swept = None if sweeping else pending_range(
             warehouse.engine, 1, max_events_per_run, received_before_seconds=sweep_after_seconds)
         if swept is not None:
             first, last, count = swept
@@ -119,8 +120,7 @@ def build_webhook_events_sensor(minimum_interval_seconds: int | None = None,
             context.log.info(f"sweep: {count} webhook events pending for over {sweep_after_seconds:g} s in "
                              f"{first}..{last}")
         if not requests:
-            reason = ("no new pending events; a sweep run is in flight" if found is None and swept is None
-                      and _sweep_in_flight(context.instance) else "no pending webhook events")
+            reason = "no new pending events; a sweep run is in flight" if sweeping else "no pending webhook events"
             return dg.SensorResult(skip_reason=reason, cursor=next_cursor.dump())
         return dg.SensorResult(run_requests=requests, cursor=next_cursor.dump())
 
