@@ -95,13 +95,15 @@ class OffsetPaging:
             page = page_of(fetch({**params, "limit": self.limit, "offset": offset}))
             pages_read += 1
             bound = bound or walk_bound(page.count, self.limit)
-            yield page
             if last_count is not None and page.count is not None and page.count < last_count and offset > 0:
                 # Rows before this page were deleted since the last one: the rows that began this page moved
-                # up into the previous one, unread. Read again from that many rows earlier.
+                # up into the previous one, unread. Read again from that many rows earlier, before handing
+                # out this page: a caller that stops at a page (the conversations head walk) must not stop
+                # on one that has a gap in front of it.
                 offset = max(0, offset - (last_count - page.count))
                 last_count = page.count
                 continue
+            yield page
             last_count = page.count if page.count is not None else last_count
             offset += self.limit
             if len(page.rows) < self.limit or (page.count is not None and offset >= page.count):

@@ -20,6 +20,7 @@ from hostaway_pipeline.defs.partitions import partition_key
 from hostaway_pipeline.simulator.server import SimulatorServer
 from hostaway_pipeline.storage import tables
 from hostaway_pipeline.sync import full_sync, intraday, messages_sync
+from hostaway_pipeline.sync.failures import ReadsFailed
 from hostaway_pipeline.sync.messages_sync import PROGRESS_PREFIX, ReverifyPolicy
 from hostaway_pipeline_tests.pipeline_harness import PipelineHarness, registered_harness
 
@@ -145,3 +146,28 @@ def test_the_intraday_job_runs_one_pass_per_account_and_its_schedule_ships_stopp
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED and schedule.cron_schedule == "*/20 * * * *"
     (request,) = intraday_run_requests(stand_in.instance, [ACCOUNT, ACCOUNT + 1], "2026-11-29T10:17")
     assert request.partition_key == partition_key(ACCOUNT) and request.tags["hostaway/trigger"] == "intraday"
+
+
+@pytest.mark.parametrize(("action", "target"), [("delete", "served"), ("create", None), ("update", "served"),
+                                                ("update", "unserved")])
+def test_a_head_walk_over_two_pages_misses_no_moved_conversation_while_rows_shift_under_it(stand_in, action,
+                                                                                           target):
+    """Offset paging while conversations are added, removed or move to the head mid-walk (the docs' reading):
+    every conversation that moved before the pass has its messages read, or the pass reads the whole list."""
+    simulator = stand_in.simulator
+    daily(stand_in)
+    touched = simulator.mutate(ACCOUNT, {"outgoing_messages": 130})  # more than one page of movers
+    moved = set(touched["touched_conversations"])
+    assert len(moved) > 100
+    placement = {"target": target} if target else {}
+    simulator.add_fault(kind="page_drift", endpoint="conversations", action=action, rows=3, count=1, **placement)
+    alive_before = {int(c["id"]) for c in simulator.truth(ACCOUNT)["conversations"]}
+    try:
+        conversations, _ = intraday_pass(stand_in)
+    except ReadsFailed as failed:  # conversations deleted mid-walk answer 404: loud, never a green pass
+        gone = alive_before - {int(c["id"]) for c in simulator.truth(ACCOUNT)["conversations"]}
+        assert action == "delete" and gone and "answered 404" in str(failed)
+    else:
+        assert conversations.extra["read_kind"] == "full" or conversations.extra["read_pages"] >= 2
+    alive = {int(c["id"]) for c in simulator.truth(ACCOUNT)["conversations"]}
+    assert messages_equal_truth(stand_in, moved & alive)  # what was readable was read, whatever failed
